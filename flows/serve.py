@@ -1,0 +1,59 @@
+"""Serve genop's deployments, as declared in prefect.yaml, from this process.
+
+`make run` starts this next to the Prefect server; scheduled and UI-triggered runs
+execute here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect import Flow, serve
+from prefect.schedules import Cron, Interval, Schedule
+
+from genop.settings import PROJECT_ROOT
+
+PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
+
+
+def load_flow(entrypoint: str) -> Flow[Any, Any]:
+    """``flows/intake.py:plan_intake`` → the flow object."""
+    file_part, _, attribute = entrypoint.partition(":")
+    module = ".".join(Path(file_part).with_suffix("").parts)
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _schedule(spec: dict[str, Any]) -> Schedule:
+    timezone = spec.get("timezone", "Europe/Copenhagen")
+    if "cron" in spec:
+        return Cron(spec["cron"], timezone=timezone)
+    return Interval(spec["interval"], timezone=timezone)
+
+
+def declared_deployments(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["deployments"]
+
+
+def build_deployments(path: Path = PREFECT_YAML) -> list[Any]:
+    deployments = []
+    for spec in declared_deployments(path):
+        flow = load_flow(spec["entrypoint"])
+        deployments.append(flow.to_deployment(
+            name=spec["name"],
+            description=spec.get("description"),
+            tags=spec.get("tags"),
+            parameters=spec.get("parameters") or {},
+            schedules=[_schedule(s) for s in spec.get("schedules", [])],
+        ))
+    return deployments
+
+
+def main() -> None:
+    serve(*build_deployments(), print_starting_message=False)
+
+
+if __name__ == "__main__":
+    main()

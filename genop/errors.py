@@ -1,0 +1,57 @@
+"""Domain exceptions. Messages are written for a caseworker, not a programmer.
+
+They are raised in the domain and turned into exit codes / UI messages at the edge
+(CLI, flows). Each plan problem has a stable ``code`` so that quarantine records and
+tests can tell the problems apart without parsing prose.
+"""
+
+from __future__ import annotations
+
+
+class GenopError(Exception):
+    """Base of every error genop reports to a person."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.code
+
+
+class ConfigError(GenopError):
+    """The agreement configuration (config/agreement.yaml) is invalid; the message names the key."""
+
+    code = "config_error"
+
+
+class SettingsError(GenopError):
+    """A GENOP_* setting is invalid."""
+
+    code = "settings_error"
+
+
+class PlanError(GenopError):
+    """A plan document violates the input contract (PLAN_FORMAT.md); the file is quarantined.
+
+    Known codes: ``malformed_json``, ``malformed_xml``, ``not_a_plan``, ``missing_field``,
+    ``invalid_field``, ``invalid_cpr``, ``unknown_level``, ``unknown_diagnosis_group``,
+    ``invalid_municipality_code``, ``discharge_in_future``, ``start_by_before_discharge``,
+    ``too_large``, ``empty_file``, ``unreadable``.
+    """
+
+    code = "invalid_plan"
+
+
+class InvalidCPR(PlanError):
+    """A CPR number that cannot be a CPR number (format or birth date)."""
+
+    code = "invalid_cpr"
+
+
+class CaseNotFound(GenopError):
+    code = "case_not_found"

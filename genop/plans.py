@@ -1,0 +1,474 @@
+"""The rehabilitation plan (genoptræningsplan, Health Act §84) and its two encodings.
+
+One domain model, ``Plan``, read from JSON or from genop's MedCom-style XML
+(docs/PLAN_XML.md); the input contract is PLAN_FORMAT.md. Unknown extra fields are kept.
+
+Every problem becomes a ``PlanError`` with a stable code and a message naming the field,
+so the file can be quarantined with a reason a caseworker understands. A plan lacking one
+of the three annex-4 descriptions *is* parsed: it is not an order (agreement "Case
+lifecycle" 1), which ``Plan.missing_descriptions`` reports. Checks that need the business
+date or the agreement configuration (discharge in the future, diagnosis group) live
+elsewhere.
+
+The CPR digits of a valid plan never appear in a message, a ``repr`` or a traceback.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from lxml import etree
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from genop.cpr import parse_cpr, redact_cpr
+from genop.errors import InvalidCPR, PlanError
+
+Level = Literal["basal", "avanceret", "specialiseret", "rehabilitering_specialiseret", "selvtraening"]
+LEVELS: tuple[str, ...] = get_args(Level)
+ANNEX4_FIELDS = ("function_before", "function_at_discharge", "rehab_need")
+XML_NAMESPACE = "urn:genop:medcom-style:genoptraeningsplan:1"
+XML_ROOT = "Genoptraeningsplan"
+
+_BOM = b"\xef\xbb\xbf"
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_SKS_CODE = re.compile(r"[A-Z0-9]+")
+_MONTHS = ("", "January", "February", "March", "April", "May", "June", "July",
+           "August", "September", "October", "November", "December")
+
+
+# --- field types -------------------------------------------------------------------
+
+def _iso_date(value: Any) -> Any:
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    match = _ISO_DATE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("is not a date (write YYYY-MM-DD)")
+    year, month, day = (int(part) for part in match.groups())
+    if not 1 <= month <= 12:
+        raise ValueError(f"is not a valid date (month {month})")
+    if year < 1 or not 1 <= day <= calendar.monthrange(year, month)[1]:
+        raise ValueError(f"is not a valid date (day {day} does not exist in {_MONTHS[month]} {year})")
+    return date(year, month, day)
+
+
+def _aware_datetime(value: Any) -> Any:
+    if value is None or isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("is not a date and time (write e.g. 2026-11-02T14:10:00+01:00)") from None
+    else:
+        raise ValueError("is not a date and time (write e.g. 2026-11-02T14:10:00+01:00)")
+    if moment is not None and moment.utcoffset() is None:
+        raise ValueError("has no time zone (write e.g. 2026-11-02T14:10:00+01:00)")
+    return moment
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _null_to(default: Any) -> Callable[[Any], Any]:
+    return lambda value: default if value is None else value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+AwareDateTime = Annotated[datetime, BeforeValidator(_aware_datetime)]
+RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+Description = Annotated[str, BeforeValidator(_null_to(""))]
+Flag = Annotated[bool, BeforeValidator(_null_to(False))]
+
+
+class _Part(BaseModel):
+    """Unknown extra fields are kept at every level (PLAN_FORMAT.md)."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+
+# --- the model ---------------------------------------------------------------------
+
+class Address(_Part):
+    street: OptionalText = None
+    postcode: OptionalText = None
+    city: OptionalText = None
+
+
+class Citizen(_Part):
+    cpr: str = Field(repr=False)
+    name: RequiredText
+    address: Address | None = None
+    municipality_code: str
+
+    @field_validator("cpr", mode="before")
+    @classmethod
+    def _normalise_cpr(cls, value: Any) -> Any:
+        return value if value is None else parse_cpr(value).digits
+
+    @field_validator("municipality_code", mode="before")
+    @classmethod
+    def _three_digits(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and re.fullmatch(r"[0-9]{3}", value.strip())):
+            return value
+        raise PlanError(
+            f"The plan's citizen.municipality_code {_show(value)} must be exactly 3 digits "
+            "(e.g. 185 Tårnby, 155 Dragør, 101 Copenhagen)",
+            code="invalid_municipality_code",
+        )
+
+    @property
+    def birth_date(self) -> date:
+        return parse_cpr(self.cpr).birth_date
+
+
+class Hospital(_Part):
+    name: RequiredText
+    department: OptionalText = None
+
+
+class Diagnosis(_Part):
+    system: Annotated[str, BeforeValidator(lambda v: _blank_to_none(v) or "ICD-10")] = "ICD-10"
+    code: RequiredText
+    text: OptionalText = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _sks_form(cls, value: Any) -> Any:
+        return value.strip().upper().replace(".", "") if isinstance(value, str) else value
+
+    @field_validator("code")
+    @classmethod
+    def _letters_and_digits(cls, value: str) -> str:
+        if not _SKS_CODE.fullmatch(value):
+            raise ValueError("is not a diagnosis code in SKS form (letters and digits, e.g. DS720)")
+        return value
+
+
+def _level_spelling(value: Any) -> Any:
+    return value.strip().lower().replace("æ", "ae") if isinstance(value, str) else value
+
+
+class Plan(_Part):
+    """A hospital's rehabilitation plan; ``plan_id`` is the idempotency key."""
+
+    plan_id: RequiredText
+    issued_at: AwareDateTime | None = None
+    discharge_date: IsoDate
+    hospital: Hospital | None = None
+    citizen: Citizen
+    level: Annotated[Level, BeforeValidator(_level_spelling)]
+    diagnoses: list[Diagnosis] = Field(min_length=1)
+    diagnosis_group: OptionalText = None
+    urgent: Flag = False
+    start_by: IsoDate | None = None
+    transport_first_session: Flag = False
+    function_before: Description = ""
+    function_at_discharge: Description = ""
+    rehab_need: Description = ""
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Plan:
+        if self.start_by is not None and self.start_by < self.discharge_date:
+            raise PlanError(
+                f"The plan's start_by ({self.start_by}) is before its discharge_date "
+                f"({self.discharge_date})",
+                code="start_by_before_discharge",
+            )
+        if self.citizen.birth_date > self.discharge_date:
+            raise InvalidCPR(
+                f"The citizen's CPR gives a birth date ({self.citizen.birth_date}) after the "
+                f"discharge_date ({self.discharge_date})"
+            )
+        return self
+
+    def missing_descriptions(self) -> list[str]:
+        """The annex-4 descriptions (Bilag 4) that are empty; such a plan is not an order."""
+        return [name for name in ANNEX4_FIELDS if not getattr(self, name).strip()]
+
+    def to_document(self) -> dict[str, Any]:
+        """The plan as a JSON-safe dict, extra fields included."""
+        return self.model_dump(mode="json")
+
+
+_PLAN_KEYS = frozenset(Plan.model_fields)
+
+
+# --- entry points ------------------------------------------------------------------
+
+def parse_plan(content: bytes, filename: str | None = None) -> Plan:
+    """A plan file in either encoding, told apart by its first non-blank character."""
+    body = content.removeprefix(_BOM).lstrip()
+    the_file = f"The file '{redact_cpr(filename)}'" if filename else "The file"
+    if not body:
+        raise PlanError(f"{the_file} is empty", code="empty_file")
+    if body.startswith(b"{"):
+        return parse_plan_json(content)
+    if body.startswith(b"<"):
+        return parse_plan_xml(content)
+    if body.startswith(b"["):
+        raise PlanError(f"{the_file} is not a plan: it starts with '[' (a list); "
+                        "a JSON plan is one object '{…}'", code="not_a_plan")
+    raise PlanError(f"{the_file} is not a plan: it is neither JSON (starting with '{{') "
+                    "nor XML (starting with '<')", code="not_a_plan")
+
+
+def parse_plan_json(content: bytes) -> Plan:
+    try:
+        text = content.removeprefix(_BOM).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"The plan is not UTF-8 text (byte {exc.start})", code="malformed_json") from None
+    if not text.strip():
+        raise PlanError("The plan file is empty", code="empty_file")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"The plan is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                        code="malformed_json") from None
+    except RecursionError:
+        raise PlanError("The plan is not valid JSON: it is nested too deeply", code="malformed_json") from None
+    if not isinstance(data, dict):
+        raise PlanError(f"The JSON document is not a plan: it is {_json_kind(data)}, not an object",
+                        code="not_a_plan")
+    if not _PLAN_KEYS & data.keys():
+        raise PlanError("The JSON object is not a plan: it has none of the plan's fields "
+                        "(plan_id, discharge_date, citizen, level, diagnoses, …)", code="not_a_plan")
+    return _validate(data, lambda loc: "")
+
+
+def parse_plan_xml(content: bytes) -> Plan:
+    """genop's MedCom-style XML (docs/PLAN_XML.md). No network, no DTD, no entity expansion."""
+    if not content.removeprefix(_BOM).strip():
+        raise PlanError("The plan file is empty", code="empty_file")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
+                             load_dtd=False, remove_comments=True, remove_pis=True)
+    try:
+        root = etree.fromstring(content, parser)
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position
+        reason = redact_cpr(re.sub(r", line \d+, column \d+$", "", exc.msg))
+        raise PlanError(f"The plan is not well-formed XML (line {line}, column {column}): {reason}",
+                        code="malformed_xml") from None
+    for entity in root.iter(etree.Entity):
+        raise PlanError(f"The plan's XML uses the entity reference {entity.text} (line {entity.sourceline}); "
+                        "genop does not expand XML entities, so write the text itself", code="malformed_xml")
+    name = etree.QName(root)
+    if name.localname != XML_ROOT or name.namespace not in (XML_NAMESPACE, None):
+        found = f"<{name.localname}>" + (f" in namespace {name.namespace}" if name.namespace else "")
+        raise PlanError(f"The XML document is not a plan: its root element is {found}, expected "
+                        f'<{XML_ROOT} xmlns="{XML_NAMESPACE}">', code="not_a_plan")
+    reader = _XmlReader(name.namespace)
+    data = reader.group(root, _PLAN_XML, ())
+    return _validate(data, reader.where)
+
+
+# --- the XML encoding (docs/PLAN_XML.md) -------------------------------------------
+
+@dataclass(frozen=True)
+class _Group:
+    """An XML element holding the fields of one nested part of the plan."""
+
+    field: str
+    children: Mapping[str, str | _Group]
+    repeated: bool = False
+
+
+_ADDRESS_XML = _Group("address", {"StreetName": "street", "PostCodeIdentifier": "postcode",
+                                  "DistrictName": "city"})
+_PLAN_XML: Mapping[str, str | _Group] = {
+    "PlanIdentifier": "plan_id",
+    "IssueDateTime": "issued_at",
+    "DischargeDate": "discharge_date",
+    "Sender": _Group("hospital", {"OrganisationName": "name", "DepartmentName": "department"}),
+    "Patient": _Group("citizen", {"CivilRegistrationNumber": "cpr", "PersonName": "name",
+                                  "Address": _ADDRESS_XML, "MunicipalityCode": "municipality_code"}),
+    "Level": "level",
+    "Diagnosis": _Group("diagnoses", {"CodeSystem": "system", "Code": "code", "Text": "text"},
+                        repeated=True),
+    "DiagnosisGroup": "diagnosis_group",
+    "Urgent": "urgent",
+    "StartByDate": "start_by",
+    "TransportFirstSession": "transport_first_session",
+    "FunctionBefore": "function_before",
+    "FunctionAtDischarge": "function_at_discharge",
+    "RehabilitationNeed": "rehab_need",
+}
+
+
+def _field_of(spec: str | _Group) -> str:
+    return spec if isinstance(spec, str) else spec.field
+
+
+@dataclass
+class _XmlReader:
+    """Turns the plan element into the dict ``Plan`` validates, noting where each field was."""
+
+    namespace: str | None
+    lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)
+
+    def group(self, element: etree._Element, spec: Mapping[str, str | _Group],
+              loc: tuple[str | int, ...]) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        xml_names = {_field_of(child): name for name, child in spec.items()}
+        for child in element.iterchildren(tag=etree.Element):
+            name = etree.QName(child)
+            child_spec = spec.get(name.localname) if name.namespace == self.namespace else None
+            if child_spec is None:
+                self._extra(data, child, xml_names)
+                continue
+            key = _field_of(child_spec)
+            if isinstance(child_spec, _Group) and child_spec.repeated:
+                items = data.setdefault(key, [])
+                child_loc = (*loc, key, len(items))
+                items.append(self.group(child, child_spec.children, child_loc))
+            else:
+                child_loc = (*loc, key)
+                if child_loc in self.lines:
+                    raise PlanError(f"The plan has <{name.localname}> twice (line {child.sourceline})",
+                                    code="invalid_field")
+                if isinstance(child_spec, _Group):
+                    data[key] = self.group(child, child_spec.children, child_loc)
+                elif text := _leaf_text(child):
+                    data[key] = text
+            self.lines[child_loc] = child.sourceline or 0
+        return data
+
+    def where(self, loc: tuple[str | int, ...]) -> str:
+        """`` (XML Patient/MunicipalityCode, line 9)``: where a field is, or would be, in the XML."""
+        path = _xml_path(loc)
+        if path is None:
+            return ""
+        return f" (XML {path}, line {self.lines[loc]})" if loc in self.lines else f" (XML {path})"
+
+    @staticmethod
+    def _extra(data: dict[str, Any], element: etree._Element, xml_names: Mapping[str, str]) -> None:
+        key = etree.QName(element).localname
+        if key in xml_names:
+            raise PlanError(f"The plan's XML has <{key}> (line {element.sourceline}); in XML this field "
+                            f"is written <{xml_names[key]}>", code="invalid_field")
+        _put(data, key, _any_value(element))
+
+
+def _xml_path(loc: tuple[str | int, ...]) -> str | None:
+    spec: Mapping[str, str | _Group] = _PLAN_XML
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int) and parts:
+            parts[-1] += f"[{part + 1}]"
+            continue
+        found = next((name for name, child in spec.items() if _field_of(child) == part), None)
+        if found is None:
+            return None
+        parts.append(found)
+        child = spec[found]
+        spec = child.children if isinstance(child, _Group) else {}
+    return "/".join(parts)
+
+
+def _leaf_text(element: etree._Element) -> str:
+    if len(element):
+        raise PlanError(f"The plan's <{etree.QName(element).localname}> (line {element.sourceline}) "
+                        "must hold text, not other elements", code="invalid_field")
+    return (element.text or "").strip()
+
+
+def _any_value(element: etree._Element) -> Any:
+    """An unknown element kept as an extra field: its text, or a dict of its children."""
+    if not len(element):
+        return (element.text or "").strip()
+    value: dict[str, Any] = {}
+    for child in element.iterchildren(tag=etree.Element):
+        _put(value, etree.QName(child).localname, _any_value(child))
+    return value
+
+
+def _put(data: dict[str, Any], key: str, value: Any) -> None:
+    if key not in data:
+        data[key] = value
+    elif isinstance(data[key], list):
+        data[key].append(value)
+    else:
+        data[key] = [data[key], value]
+
+
+# --- from pydantic's errors to a caseworker's message ------------------------------
+
+_REASONS = {
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "model_type": "must be a group of fields (an object)",
+    "model_attributes_type": "must be a group of fields (an object)",
+    "dict_type": "must be a group of fields (an object)",
+    "list_type": "must be a list",
+    "date_type": "is not a date (write YYYY-MM-DD)",
+}
+
+
+def _validate(data: dict[str, Any], where: Callable[[tuple[str | int, ...]], str]) -> Plan:
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        # ``from None``: pydantic's own text quotes the input, which may hold a CPR number.
+        raise _plan_error(exc, where) from None
+
+
+def _plan_error(exc: ValidationError, where: Callable[[tuple[str | int, ...]], str]) -> PlanError:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = tuple(first["loc"])
+    path = ".".join(str(part) for part in loc)
+    kind, value = first["type"], first.get("input")
+    if kind == "missing" or value is None:
+        code, message = "missing_field", f"The plan has no {path}"
+    elif kind in ("string_too_short", "too_short"):
+        code, message = "missing_field", f"The plan has no {path} (it is empty)"
+    elif kind == "literal_error" and loc == ("level",):
+        code = "unknown_level"
+        message = f"The plan's level {_show(value)} is not a known level (allowed: {', '.join(LEVELS)})"
+    else:
+        reason = str(first["ctx"]["error"]) if kind == "value_error" else _REASONS.get(kind, f"is invalid ({first['msg']})")
+        code, message = "invalid_field", f"The plan's {path} {_show(value)} {reason}"
+    message += where(loc)
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return PlanError(message, code=code)
+
+
+def _show(value: Any) -> str:
+    """A field value as quoted in a message: short, and with anything CPR-shaped redacted."""
+    if isinstance(value, dict):
+        return "(an object)"
+    if isinstance(value, list):
+        return "(a list)"
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = redact_cpr(text)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"'{text}'" if isinstance(value, str) else text
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    return "a single value"

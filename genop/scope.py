@@ -1,0 +1,191 @@
+"""Is this plan ours, where does it go, and why (agreement "Case lifecycle" 1–2).
+
+``decide_scope`` is a pure function: a plan and the agreement in, a decision with its
+reasons out. Nothing is stored or sent here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from genop.config import Agreement
+from genop.cpr import parse_cpr
+from genop.errors import PlanError
+from genop.plans import Plan
+
+
+class Route(StrEnum):
+    COPENHAGEN = "copenhagen"
+    LOJTEGAARDSVEJ = "lojtegaardsvej"
+    REGION = "region"
+    REJECTED = "rejected"
+
+
+class CaseState(StrEnum):
+    """States at the end of intake (later stages add their own)."""
+
+    AWAITING_CONSENT = "awaiting_consent"
+    ROUTED_ELSEWHERE = "routed_elsewhere"
+    REJECTED = "rejected"
+    INCOMPLETE = "incomplete"
+
+
+INTAKE_STATES = frozenset(CaseState)
+
+
+@dataclass(frozen=True)
+class ScopeDecision:
+    state: CaseState
+    route: Route | None
+    diagnosis_group: str | None
+    payer: str | None
+    """Party key of the municipality that pays: the citizen's own (Dragør pays for its citizens)."""
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+
+def validate_for_intake(plan: Plan, agreement: Agreement, as_of: date) -> None:
+    """Contract checks that need the business date or the configuration.
+
+    A plan failing these is quarantined: it is not a document we can make a case of.
+    """
+    if plan.discharge_date > as_of:
+        raise PlanError(
+            f"discharge_date {plan.discharge_date.isoformat()} is in the future "
+            f"(today is {as_of.isoformat()}); a plan is written at discharge",
+            code="discharge_in_future",
+        )
+    group = plan.diagnosis_group
+    if group is not None and group not in agreement.diagnosis_groups:
+        known = ", ".join(sorted(agreement.diagnosis_groups))
+        raise PlanError(
+            f"diagnosis_group {group!r} is not a diagnosis group of the agreement (known: {known})",
+            code="unknown_diagnosis_group",
+        )
+
+
+def derive_diagnosis_group(plan: Plan, agreement: Agreement) -> tuple[str | None, str]:
+    """The plan's own group, else the first diagnosis whose ICD-10 code has a configured prefix."""
+    if plan.diagnosis_group:
+        return plan.diagnosis_group, f"diagnosis group {plan.diagnosis_group} as stated by the hospital"
+    for diagnosis in plan.diagnoses:
+        group = agreement.group_for_icd10(diagnosis.code)
+        if group is not None:
+            return group, f"diagnosis group {group} derived from ICD-10 {diagnosis.code} (config prefix table)"
+    codes = ", ".join(d.code for d in plan.diagnoses)
+    return None, (
+        f"no diagnosis group: ICD-10 {codes} matches no prefix in config/agreement.yaml and the plan "
+        "states no diagnosis_group; add the prefix or ask the hospital for a revised plan"
+    )
+
+
+def decide_scope(plan: Plan, agreement: Agreement, *, geriatric_quota_open: bool = False) -> ScopeDecision:
+    """Route a plan; the reasons explain every criterion that decided it.
+
+    ``geriatric_quota_open`` is true when the configured share of geriatric plans for
+    Copenhagen (agreement §3.1: an expected 10%) has room this year; the caller counts.
+    """
+    rules = agreement.scope
+    reasons: list[str] = []
+    blocked: Route | None = None
+
+    code = plan.citizen.municipality_code
+    party = agreement.municipality_for_code(code)
+    payer: str | None = None
+    if code not in rules.served_municipalities or party is None:
+        name = f" ({party.name})" if party else ""
+        reasons.append(
+            f"municipality {code}{name} is not served by this agreement "
+            f"(only {', '.join(rules.served_municipalities)}): rejected"
+        )
+        blocked = Route.REJECTED
+    else:
+        payer = party.key
+        if party.handled_by:
+            actor = agreement.party(party.handled_by)
+            reasons.append(
+                f"{party.name} citizen ({code}): {actor.name} handles the case on its behalf, "
+                f"{party.name} pays (sub-agreement 2021)"
+            )
+        else:
+            reasons.append(f"{party.name} citizen ({code})")
+
+    age = parse_cpr(plan.citizen.cpr).age_on(plan.discharge_date)
+    if age < rules.adult_age:
+        reasons.append(
+            f"citizen is {age} at discharge, under {rules.adult_age}: paediatrics is never "
+            "delivered under the agreement: rejected"
+        )
+        blocked = blocked or Route.REJECTED
+    else:
+        reasons.append(f"adult ({age} at discharge)")
+
+    level = plan.level
+    if level in rules.region_levels:
+        reasons.append(f"level {level} is specialised rehabilitation: stays with the region")
+        blocked = blocked or Route.REGION
+    elif level in rules.not_forwarded_levels:
+        reasons.append(f"level {level} (self-training) plans are not forwarded (agreement §4): rejected")
+        blocked = blocked or Route.REJECTED
+    else:
+        reasons.append(f"level {level} is non-specialised (almen) ambulant rehabilitation")
+
+    group_key, group_reason = derive_diagnosis_group(plan, agreement)
+    reasons.append(group_reason)
+    route: Route | None
+    if group_key is None:
+        route = None
+    else:
+        group = agreement.diagnosis_groups[group_key]
+        route = _route_for_group(group_key, group.covered, group.default_route, agreement,
+                                 geriatric_quota_open, reasons)
+
+    if blocked is not None:
+        route = blocked
+    state = _state_for(route)
+    missing = plan.missing_descriptions()
+    if missing and route in (Route.COPENHAGEN, Route.LOJTEGAARDSVEJ):
+        reasons.append(
+            "not an order: annex 4 requires " + ", ".join(missing) + " to be described (Bilag 4)"
+        )
+        state = CaseState.INCOMPLETE
+    return ScopeDecision(state=state, route=route, diagnosis_group=group_key, payer=payer,
+                         reasons=tuple(reasons))
+
+
+def _route_for_group(key: str, covered: bool, default_route: str, agreement: Agreement,
+                     geriatric_quota_open: bool, reasons: list[str]) -> Route:
+    group = agreement.diagnosis_groups[key]
+    if not covered:
+        note = f" ({group.note})" if group.note else ""
+        reasons.append(f"{group.name_en} is not covered by the agreement{note}: rejected")
+        return Route.REJECTED
+    if default_route == Route.LOJTEGAARDSVEJ:
+        routing = agreement.geriatric_routing
+        if routing.mode == "quota" and geriatric_quota_open:
+            reasons.append(
+                f"{group.name_en}: sent to Copenhagen within the configured share "
+                f"({routing.copenhagen_share * 100:.0f}% of the year's geriatric plans)"
+            )
+            return Route.COPENHAGEN
+        reasons.append(f"{group.name_en}: Tårnby's own centre at Løjtegårdsvej (agreement §3.1)")
+        return Route.LOJTEGAARDSVEJ
+    reasons.append(f"{group.name_en} is covered (Bilag 3): order to Copenhagen once consent is given")
+    return Route.COPENHAGEN
+
+
+def _state_for(route: Route | None) -> CaseState:
+    if route is Route.COPENHAGEN:
+        return CaseState.AWAITING_CONSENT
+    if route in (Route.LOJTEGAARDSVEJ, Route.REGION):
+        return CaseState.ROUTED_ELSEWHERE
+    if route is Route.REJECTED:
+        return CaseState.REJECTED
+    return CaseState.INCOMPLETE
+
+
+def geriatric_quota_has_room(sent_to_copenhagen: int, total_geriatric: int, share: Decimal) -> bool:
+    """Room for one more geriatric plan to Copenhagen: sent so far below share × (total + this one)."""
+    return Decimal(sent_to_copenhagen) < share * Decimal(total_geriatric + 1)

@@ -1,0 +1,164 @@
+"""The case store's tables (SQLAlchemy 2 typed ORM).
+
+genop's database, not Prefect's, is the system of record: every case, every plan
+document as received (byte for byte), every decision (the append-only event log) and
+every file that could not be read (quarantine).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored as UTC; SQLite keeps no zone, so it is restored on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the case store; use an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Counter(Base):
+    """Named counters, e.g. case numbers per year (allocated in blocks for bulk intake)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(32), unique=True)
+    plan_id: Mapped[str] = mapped_column(String(128), unique=True)
+    state: Mapped[str] = mapped_column(String(32))
+    route: Mapped[str | None] = mapped_column(String(32))
+    municipality_code: Mapped[str] = mapped_column(String(8))
+    payer: Mapped[str | None] = mapped_column(String(32), doc="party key that pays (tarnby/dragor)")
+    diagnosis_group: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(40))
+    urgent: Mapped[bool] = mapped_column(default=False)
+    transport_first_session: Mapped[bool] = mapped_column(default=False)
+    discharge_date: Mapped[date] = mapped_column(Date)
+    start_by: Mapped[date | None] = mapped_column(Date)
+    free_choice_from: Mapped[date] = mapped_column(Date)
+    cpr: Mapped[str] = mapped_column(String(10), doc="personal data: never leaves the case store")
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    received_on: Mapped[date] = mapped_column(Date, doc="business date of intake (as-of)")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    documents: Mapped[list[PlanDocument]] = relationship(
+        back_populates="case", order_by="PlanDocument.revision"
+    )
+    events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
+
+    __table_args__ = (
+        Index("ix_cases_state", "state"),
+        Index("ix_cases_municipality_state", "municipality_code", "state"),
+        Index("ix_cases_free_choice_from", "free_choice_from"),
+        Index("ix_cases_start_by", "start_by"),
+        Index("ix_cases_cpr", "cpr"),
+    )
+
+
+class PlanDocument(Base):
+    """A plan exactly as received; a changed document under the same plan_id is a new revision."""
+
+    __tablename__ = "plan_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    revision: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    encoding: Mapped[str] = mapped_column(String(8), doc="json or xml")
+    source_name: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    parsed: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship(back_populates="documents")
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "revision", name="uq_plan_documents_case_revision"),
+        Index("ix_plan_documents_sha256", "sha256"),
+    )
+
+
+class CaseEvent(Base):
+    """The audit trail: append-only; every decision with its explanation."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+    __table_args__ = (Index("ix_case_events_case_id", "case_id", "id"),)
+
+
+class QuarantinedFile(Base):
+    """A file that could not be taken in as a plan: kept, with the reason, never deleted."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_name: Mapped[str] = mapped_column(String(255))
+    stored_path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    reason_code: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_quarantine_received_at", "received_at"),)

@@ -1,0 +1,60 @@
+"""Printing for people (rich tables) and programs (one JSON document on stdout)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def emit_json(document: Any) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=2, default=str))
+
+
+def print_case(view: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key in ("case_number", "plan_id", "state", "route", "municipality", "municipality_name",
+                "payer", "diagnosis_group", "level", "urgent", "discharge_date", "revision"):
+        table.add_row(key, str(view.get(key)))
+    for key, value in view["deadlines"].items():
+        table.add_row(key, str(value))
+    console.print(table)
+    console.print("[bold]reasons[/bold]")
+    for reason in view["reasons"]:
+        console.print(f"  • {reason}")
+    if "events" in view:
+        events = Table(title="audit trail", show_lines=False)
+        for column in ("time", "kind", "detail"):
+            events.add_column(column, overflow="fold")
+        for event in view["events"]:
+            events.add_row(event["time"], event["kind"], event["detail"])
+        console.print(events)
+
+
+def print_case_list(views: Sequence[dict[str, Any]]) -> None:
+    table = Table(title=f"{len(views)} case(s)")
+    for column in ("case_number", "state", "route", "municipality", "diagnosis_group",
+                   "free_choice_from", "start_by"):
+        table.add_column(column)
+    for view in views:
+        table.add_row(view["case_number"], view["state"], str(view["route"]), view["municipality"],
+                      str(view["diagnosis_group"]), view["deadlines"]["free_choice_from"],
+                      str(view["deadlines"]["start_by"]))
+    console.print(table)
+
+
+def print_quarantine(rows: Sequence[dict[str, Any]]) -> None:
+    table = Table(title=f"{len(rows)} quarantined file(s)")
+    for column in ("id", "file", "code", "reason", "kept_at"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(str(row["id"]), row["file"], row["reason_code"], row["reason"], row["stored_path"])
+    console.print(table)

@@ -1,0 +1,101 @@
+"""`make run`: the whole system on embedded defaults, supervised until Ctrl-C.
+
+Children: the Prefect server (SQLite under $GENOP_HOME/prefect, UI on GENOP_PREFECT_PORT)
+and the process serving genop's deployments (flows/serve.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from genop.settings import PROJECT_ROOT, Settings
+from genop.store.db import open_store
+from genop_cli.output import console, errors
+from genop_cli.server import server_is_up
+
+STARTUP_SECONDS = 120
+
+
+def prefect_environment(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "PREFECT_HOME": str(settings.prefect_home),
+        "PREFECT_API_URL": settings.prefect_api_url,
+        "PREFECT_UI_API_URL": settings.prefect_api_url,
+        "PREFECT_SERVER_API_HOST": settings.prefect_host,
+        "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "GENOP_HOME": str(settings.home_dir),
+    })
+    return env
+
+
+def run_system(settings: Settings) -> int:
+    settings.ensure_dirs()
+    open_store(settings.store_url)
+    url = settings.prefect_api_url
+    if server_is_up(url):
+        errors.print(f"genop: something already answers at {url}; stop it or set GENOP_PREFECT_PORT")
+        return 1
+    env = prefect_environment(settings)
+    log_dir = settings.home_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    children: list[subprocess.Popen[bytes]] = []
+
+    def stop(_signum: int | None = None, _frame: FrameType | None = None) -> None:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    try:
+        server_log = (log_dir / "prefect-server.log").open("ab")
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start",
+             "--host", settings.prefect_host, "--port", str(settings.prefect_port)],
+            env=env, cwd=PROJECT_ROOT, stdout=server_log, stderr=subprocess.STDOUT))
+        console.print(f"starting the Prefect server (log: {log_dir / 'prefect-server.log'}) …")
+        if not _wait_until_up(url, children[0]):
+            errors.print("genop: the Prefect server did not start; see the log above")
+            return 1
+        serve_log = (log_dir / "serve.log").open("ab")
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "flows.serve"], env=env, cwd=PROJECT_ROOT,
+            stdout=serve_log, stderr=subprocess.STDOUT))
+        ui = url.removesuffix("/api")
+        console.print(f"[bold green]genop is running.[/] Prefect UI: [bold]{ui}[/]")
+        console.print(f"  data folder: {settings.home_dir}   inbox: {settings.inbox_dir}")
+        console.print(f"  case store:  {settings.store_url}")
+        console.print(f"  deployments served from prefect.yaml (log: {log_dir / 'serve.log'})")
+        console.print("  Ctrl-C stops everything.")
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+        errors.print("genop: a component stopped; see the logs in " + str(log_dir))
+        return 1
+    except KeyboardInterrupt:
+        console.print("stopping …")
+        return 0
+    finally:
+        stop()
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            return False
+        if server_is_up(url, timeout=1.0):
+            return True
+        time.sleep(0.5)
+    return False

@@ -1,0 +1,219 @@
+"""Intake through Prefect: the flows, the CLI against the server, and privacy in Prefect."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from genop.store.models import Case, QuarantinedFile
+from genop_cli.main import cli
+from tests.conftest import EXAMPLES, ROOT
+from tests.factories import write_plan
+
+AS_OF = date(2026, 11, 3)
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def _flow_runs(**filters):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    async def read():
+        async with get_client() as client:
+            flow_filter = FlowRunFilter(name=FlowRunFilterName(any_=[filters["name"]])) if filters else None
+            return await client.read_flow_runs(flow_run_filter=flow_filter)
+
+    return asyncio.run(read())
+
+
+def test_intake_flow_records_the_example_plan_in_one_named_run(runtime):
+    from flows.intake import plan_intake
+
+    result = plan_intake(path=str(EXAMPLES / "plan-example.json"), as_of=AS_OF)
+    assert result["counts"] == {"awaiting_consent": 1}
+    [number] = result["case_numbers"]
+    with runtime.store.session() as session:
+        case = session.scalars(select(Case).where(Case.case_number == number)).one()
+        assert (case.state, case.route) == ("awaiting_consent", "copenhagen")
+    runs = [r for r in _flow_runs(name="intake-plan-example.json")
+            if r.parameters.get("path") == str(EXAMPLES / "plan-example.json")]
+    assert runs and all(run.state.is_completed() for run in runs)
+
+
+def test_inbox_poll_takes_in_a_folder_in_one_run_and_quarantines_the_bad_file(runtime):
+    from flows.intake import inbox_poll
+
+    inbox = runtime.settings.inbox_dir
+    for n in range(30):
+        write_plan(inbox, f"plan-{n:02d}.json", plan_id=f"GOP-BATCH-{n:02d}")
+    (inbox / "broken.xml").write_bytes(b"<Genoptraeningsplan><oops></Genoptraeningsplan>")
+    (inbox / "still-writing.json.part").write_bytes(b"{")
+
+    result = inbox_poll(as_of=AS_OF)
+
+    assert result["files"] == 31
+    assert result["counts"] == {"awaiting_consent": 30, "quarantined": 1}
+    assert sorted(p.name for p in inbox.iterdir()) == ["still-writing.json.part"]
+    with runtime.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 30
+        quarantined = session.scalars(select(QuarantinedFile)).one()
+    assert quarantined.reason_code == "malformed_xml"
+    kept = Path(quarantined.stored_path)
+    assert kept.exists() and kept.with_name(kept.name + ".reason").exists()
+    assert len(list(runtime.settings.processed_dir.rglob("plan-*.json"))) == 30
+
+    again = inbox_poll(as_of=AS_OF)
+    assert again["files"] == 0
+
+
+def test_cli_submit_runs_intake_through_the_server_and_prints_the_case(runtime):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["plan", "submit", str(EXAMPLES / "plan-example.json"),
+                                 "--as-of", "2026-11-03", "--json"])
+    assert result.exit_code == 0, result.output
+    case = json.loads(result.stdout)
+    assert case["state"] == "awaiting_consent"
+    assert case["route"] == "copenhagen"
+    assert case["municipality"] == "185"
+    assert case["diagnosis_group"] == "hip_fracture"
+    assert case["deadlines"] == {"free_choice_from": "2026-11-09", "start_by": "2026-11-09"}
+    assert any("covered" in reason for reason in case["reasons"])
+
+    shown = runner.invoke(cli, ["case", "show", case["case_number"], "--json"])
+    assert shown.exit_code == 0, shown.output
+    trail = json.loads(shown.stdout)["events"]
+    assert [e["kind"] for e in trail] == ["plan_received", "scope_decided", "deadlines_set"]
+
+    listed = runner.invoke(cli, ["case", "list", "--state", "awaiting_consent", "--municipality", "185",
+                                 "--json"])
+    assert [c["case_number"] for c in json.loads(listed.stdout)["cases"]] == [case["case_number"]]
+    assert json.loads(runner.invoke(cli, ["case", "list", "--municipality", "155", "--json"]).stdout) == {
+        "cases": []}
+
+
+def test_cli_submit_of_xml_plan_gives_the_same_case_as_json(runtime):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["plan", "submit", str(EXAMPLES / "plan-example.xml"),
+                                 "--as-of", "2026-11-03", "--json"])
+    assert result.exit_code == 0, result.output
+    case = json.loads(result.stdout)
+    assert (case["state"], case["route"], case["diagnosis_group"]) == (
+        "awaiting_consent", "copenhagen", "hip_fracture")
+
+
+def test_cli_submit_of_invalid_plan_names_the_problem_and_keeps_the_file(runtime, tmp_path):
+    bad = write_plan(tmp_path, "bad-cpr.json", citizen__cpr="310445-1234")
+    result = CliRunner().invoke(cli, ["plan", "submit", str(bad), "--as-of", "2026-11-03"])
+    assert result.exit_code == 5
+    assert "invalid_cpr" in result.stderr and "April" in result.stderr
+    assert "quarantine" in result.stderr
+    assert bad.exists()
+
+
+def test_cli_submit_of_a_folder_is_one_flow_run(runtime, tmp_path):
+    folder = tmp_path / "many"
+    for n in range(12):
+        write_plan(folder, f"p{n}.json", plan_id=f"GOP-DIR-{n}")
+    result = CliRunner().invoke(cli, ["plan", "submit", str(folder), "--as-of", "2026-11-03", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["files"] == 12 and len(document["cases"]) == 12
+    assert len(_flow_runs(name="intake-12-files")) >= 1
+
+
+def test_no_personal_data_reaches_prefect(runtime, tmp_path, prefect_server):
+    """Run intake (a good plan and one with a bad CPR), then search Prefect's API and DB."""
+    from flows.intake import plan_intake
+
+    name, cpr, bad_cpr = "Gudrun Privatsen", "240352-4118", "320152-4118"
+    folder = tmp_path / "private"
+    write_plan(folder, "plan-a.json", plan_id="GOP-PRIV-1", citizen__name=name, citizen__cpr=cpr,
+               diagnoses=[{"system": "ICD-10", "code": "DI639", "text": "Hjerneblødning"}],
+               diagnosis_group=None)
+    write_plan(folder, "plan-b.json", plan_id="GOP-PRIV-2", citizen__name=name, citizen__cpr=bad_cpr)
+    result = plan_intake(path=str(folder), as_of=AS_OF)
+    assert result["counts"] == {"awaiting_consent": 1, "quarantined": 1}
+
+    secrets = [name, "Privatsen", cpr, cpr.replace("-", ""), bad_cpr, bad_cpr.replace("-", ""),
+               "Hjerneblødning", "DI639"]
+    haystack = _everything_prefect_holds()
+    assert "intake finished" in haystack, "the scan must see the run's logs to mean anything"
+    assert "GEN-2026-" in haystack
+    for secret in secrets:
+        assert secret not in haystack, f"{secret!r} found in Prefect"
+    raw_db = (Path(_prefect_home()) / "prefect.db").read_bytes()
+    for secret in secrets:
+        assert secret.encode() not in raw_db
+
+
+def _prefect_home() -> str:
+    import os
+
+    return os.environ["PREFECT_HOME"]
+
+
+def _everything_prefect_holds() -> str:
+    """Flow runs, task runs, logs and artifacts as Prefect's API returns them, as one text."""
+    from prefect.client.orchestration import get_client
+
+    async def read() -> str:
+        import time
+
+        async with get_client() as client:
+            deadline = time.monotonic() + 10
+            while True:
+                logs = await client.read_logs()
+                if any("intake finished" in log.message for log in logs) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.3)
+            parts = [r.model_dump_json() for r in await client.read_flow_runs()]
+            parts += [r.model_dump_json() for r in await client.read_task_runs()]
+            parts += [log.model_dump_json() for log in logs]
+            parts += [a.model_dump_json() for a in await client.read_artifacts()]
+            return "\n".join(parts)
+
+    text = asyncio.run(read())
+    # the server's SQLite file is written by another process; give it its WAL checkpoint
+    db = Path(_prefect_home()) / "prefect.db"
+    if db.exists():
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA wal_checkpoint(FULL)")
+    return text
+
+
+def test_domain_core_never_imports_prefect():
+    import subprocess
+    import sys
+
+    code = ("import sys, genop.intake, genop.runtime, genop.scope, genop.cases, genop.store.repository;"
+            "assert 'prefect' not in sys.modules, 'domain imported prefect'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_cli_without_server_says_so_in_one_line(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"PATH": "/usr/bin:/bin", "GENOP_HOME": str(tmp_path), "HOME": str(tmp_path),
+           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    genop = shutil.which("genop", path=str(Path(sys.executable).parent))
+    done = subprocess.run([genop, "plan", "submit", str(EXAMPLES / "plan-example.json")],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "make run" in lines[0] and f"127.0.0.1:{port}" in lines[0]

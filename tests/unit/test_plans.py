@@ -1,0 +1,431 @@
+"""The plan model and its JSON and XML encodings (PLAN_FORMAT.md, docs/PLAN_XML.md)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genop.errors import InvalidCPR, PlanError
+from genop.plans import (
+    ANNEX4_FIELDS,
+    LEVELS,
+    Plan,
+    parse_plan,
+    parse_plan_json,
+    parse_plan_xml,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLE_JSON = (EXAMPLES / "plan-example.json").read_bytes()
+EXAMPLE_XML = (EXAMPLES / "plan-example.xml").read_bytes()
+CPR_DIGITS = ("0101451234", "010145-1234")
+NS = "urn:genop:medcom-style:genoptraeningsplan:1"
+
+
+def example() -> dict[str, Any]:
+    return copy.deepcopy(json.loads(EXAMPLE_JSON))
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+def xml_with(old: str, new: str) -> bytes:
+    text = EXAMPLE_XML.decode()
+    assert old in text
+    return text.replace(old, new, 1).encode()
+
+
+def plan_error(content: bytes) -> PlanError:
+    with pytest.raises(PlanError) as caught:
+        parse_plan(content)
+    return caught.value
+
+
+def json_error(**changes: Any) -> PlanError:
+    document = example()
+    document.update(changes)
+    return plan_error(encode(document))
+
+
+# --- the examples -------------------------------------------------------------------
+
+def test_example_json_plan_is_read_with_every_field() -> None:
+    plan = parse_plan(EXAMPLE_JSON, "plan-example.json")
+    assert plan.plan_id == "GOP-AMH-2026-000123"
+    assert plan.issued_at == datetime(2026, 11, 2, 14, 10, tzinfo=timezone(timedelta(hours=1)))
+    assert plan.discharge_date == date(2026, 11, 2)
+    assert plan.hospital is not None and plan.hospital.department == "Ortopædkirurgisk afd."
+    assert plan.citizen.cpr == "0101451234"
+    assert plan.citizen.birth_date == date(1945, 1, 1)
+    assert plan.citizen.address is not None and plan.citizen.address.city == "Kastrup"
+    assert plan.citizen.municipality_code == "185"
+    assert plan.level == "basal"
+    assert [d.code for d in plan.diagnoses] == ["DS720"]
+    assert (plan.diagnosis_group, plan.urgent, plan.transport_first_session) == ("hip_fracture", False, True)
+    assert plan.start_by == date(2026, 11, 9)
+    assert plan.missing_descriptions() == []
+
+
+def test_json_and_xml_encodings_parse_to_the_same_plan() -> None:
+    from_json = parse_plan(EXAMPLE_JSON)
+    from_xml = parse_plan(EXAMPLE_XML)
+    assert from_xml == from_json
+    assert from_xml.to_document() == from_json.to_document()
+
+
+def test_dragor_example_is_a_stroke_plan_for_municipality_155() -> None:
+    plan = parse_plan((EXAMPLES / "plan-dragor.json").read_bytes())
+    assert plan.plan_id == "GOP-AMH-2026-000124"
+    assert plan.citizen.municipality_code == "155"
+    assert (plan.level, plan.diagnoses[0].code, plan.diagnosis_group) == ("avanceret", "DI639", "stroke")
+    assert plan.citizen.birth_date.year < 2008  # an adult at discharge
+
+
+def test_geriatric_example_has_no_diagnosis_group_and_code_dr54() -> None:
+    plan = parse_plan((EXAMPLES / "plan-geriatric.json").read_bytes())
+    assert plan.plan_id == "GOP-AMH-2026-000125"
+    assert plan.citizen.municipality_code == "185"
+    assert plan.diagnosis_group is None
+    assert plan.diagnoses[0].code == "DR54"
+
+
+def test_document_is_json_safe_and_reads_back_to_the_same_plan() -> None:
+    plan = parse_plan(EXAMPLE_JSON)
+    document = json.loads(json.dumps(plan.to_document()))
+    assert document["discharge_date"] == "2026-11-02"
+    assert Plan.model_validate(document) == plan
+
+
+def test_repr_of_a_plan_does_not_show_the_cpr() -> None:
+    text = repr(parse_plan(EXAMPLE_JSON))
+    assert not any(digits in text for digits in CPR_DIGITS)
+
+
+# --- extras, normalisation, descriptions -------------------------------------------
+
+def test_unknown_extra_fields_are_kept() -> None:
+    document = example()
+    document["ward_phone"] = "3232 3232"
+    document["contact"] = {"nurse": "Sygeplejerske Fiktiv", "shift": ["day", "evening"]}
+    document["citizen"]["preferred_language"] = "da"
+    plan = parse_plan(encode(document))
+    kept = plan.to_document()
+    assert kept["ward_phone"] == "3232 3232"
+    assert kept["contact"] == {"nurse": "Sygeplejerske Fiktiv", "shift": ["day", "evening"]}
+    assert kept["citizen"]["preferred_language"] == "da"
+
+
+def test_unknown_xml_elements_are_kept_as_extras() -> None:
+    content = xml_with(
+        "<Level>basal</Level>",
+        "<Level>basal</Level><WardPhone>3232 3232</WardPhone>"
+        "<Contact><Nurse>Sygeplejerske Fiktiv</Nurse><Shift>day</Shift><Shift>evening</Shift></Contact>",
+    )
+    content = content.replace(b"<MunicipalityCode>", b"<PreferredLanguage>da</PreferredLanguage><MunicipalityCode>")
+    kept = parse_plan(content).to_document()
+    assert kept["WardPhone"] == "3232 3232"
+    assert kept["Contact"] == {"Nurse": "Sygeplejerske Fiktiv", "Shift": ["day", "evening"]}
+    assert kept["citizen"]["PreferredLanguage"] == "da"
+
+
+def test_json_field_name_used_as_xml_element_is_rejected_naming_the_xml_name() -> None:
+    error = plan_error(xml_with("<Level>basal</Level>", "<Level>basal</Level><plan_id>X</plan_id>"))
+    assert error.code == "invalid_field"
+    assert "<PlanIdentifier>" in error.message
+
+
+def test_diagnosis_code_is_upper_cased_without_dots() -> None:
+    document = example()
+    document["diagnoses"] = [{"code": " ds72.0 "}]
+    diagnosis = parse_plan(encode(document)).diagnoses[0]
+    assert (diagnosis.system, diagnosis.code, diagnosis.text) == ("ICD-10", "DS720", None)
+
+
+def test_several_xml_diagnosis_elements_are_several_diagnoses() -> None:
+    second = "<Diagnosis><Code>DM16.1</Code></Diagnosis>"
+    plan = parse_plan(xml_with("<DiagnosisGroup>", second + "<DiagnosisGroup>"))
+    assert [d.code for d in plan.diagnoses] == ["DS720", "DM161"]
+
+
+def test_level_spelled_with_capital_and_ae_is_understood() -> None:
+    document = example()
+    document["level"] = "Selvtræning"
+    assert parse_plan(encode(document)).level == "selvtraening"
+
+
+def test_plan_without_rehab_need_is_parsed_but_reports_missing_description() -> None:
+    document = example()
+    del document["rehab_need"]
+    plan = parse_plan(encode(document))
+    assert plan.rehab_need == ""
+    assert plan.missing_descriptions() == ["rehab_need"]
+
+
+def test_whitespace_only_or_null_descriptions_are_missing() -> None:
+    document = example()
+    document["function_before"] = "   \n"
+    document["function_at_discharge"] = None
+    plan = parse_plan(encode(document))
+    assert plan.missing_descriptions() == ["function_before", "function_at_discharge"]
+
+
+def test_xml_plan_without_descriptions_reports_all_three_missing() -> None:
+    content = xml_with("<RehabilitationNeed>Gangfunktion, balance og styrke i højre underekstremitet.",
+                       "<RehabilitationNeed>")
+    content = content.replace(b"<FunctionBefore>Selvhjulpen, gik ture dagligt.</FunctionBefore>", b"")
+    content = content.replace(b"<FunctionAtDischarge>G\xc3\xa5r med rollator, behov for hj\xc3\xa6lp til trapper.",
+                              b"<FunctionAtDischarge>  ")
+    assert parse_plan(content).missing_descriptions() == list(ANNEX4_FIELDS)
+
+
+# --- sniffing and encodings ---------------------------------------------------------
+
+@pytest.mark.parametrize("content", [EXAMPLE_JSON, EXAMPLE_XML], ids=["json", "xml"])
+def test_utf8_bom_is_accepted(content: bytes) -> None:
+    assert parse_plan(b"\xef\xbb\xbf" + content) == parse_plan(EXAMPLE_JSON)
+
+
+def test_leading_whitespace_before_the_document_is_accepted() -> None:
+    assert parse_plan(b"\n\t  " + EXAMPLE_JSON).plan_id == "GOP-AMH-2026-000123"
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n\t ", b"\xef\xbb\xbf\n"])
+def test_empty_file_is_reported_as_empty(content: bytes) -> None:
+    error = plan_error(content)
+    assert error.code == "empty_file"
+    assert "empty" in error.message
+
+
+def test_file_that_is_neither_json_nor_xml_is_not_a_plan() -> None:
+    with pytest.raises(PlanError) as caught:
+        parse_plan(b"%PDF-1.7 ...", "scan 010145-1234.pdf")
+    assert caught.value.code == "not_a_plan"
+    assert "scan XXXXXX-XXXX.pdf" in caught.value.message
+    assert "010145" not in caught.value.message
+
+
+def test_json_list_is_not_a_plan() -> None:
+    assert plan_error(b"[" + EXAMPLE_JSON + b"]").code == "not_a_plan"
+    with pytest.raises(PlanError) as caught:
+        parse_plan_json(b"[1, 2]")
+    assert caught.value.code == "not_a_plan"
+    assert "a list" in caught.value.message
+
+
+def test_json_object_without_any_plan_field_is_not_a_plan() -> None:
+    error = plan_error(b'{"invoice": 12, "lines": []}')
+    assert error.code == "not_a_plan"
+    assert "none of the plan's fields" in error.message
+
+
+def test_malformed_json_names_line_and_column() -> None:
+    error = plan_error(b'{\n  "plan_id": "GOP-1",\n  "level" "basal"\n}')
+    assert error.code == "malformed_json"
+    assert "line 3, column 11" in error.message
+
+
+def test_json_that_is_not_utf8_is_malformed() -> None:
+    error = plan_error(encode(example()).replace("Ortopædkirurgisk".encode(), "Ortopædkirurgisk".encode("latin-1")))
+    assert error.code == "malformed_json"
+    assert "UTF-8" in error.message
+
+
+def test_malformed_xml_names_the_line() -> None:
+    error = plan_error(xml_with("</Sender>", "</Sendr>"))
+    assert error.code == "malformed_xml"
+    assert "(line 10)" in error.message
+
+
+def test_xml_with_another_root_element_is_not_a_plan() -> None:
+    error = plan_error(b'<?xml version="1.0"?><Invoice xmlns="urn:x"><ID>1</ID></Invoice>')
+    assert error.code == "not_a_plan"
+    assert "<Invoice>" in error.message and "Genoptraeningsplan" in error.message
+
+
+def test_xml_plan_element_in_a_foreign_namespace_is_not_a_plan() -> None:
+    error = plan_error(EXAMPLE_XML.replace(NS.encode(), b"urn:someone-else"))
+    assert error.code == "not_a_plan"
+    assert "urn:someone-else" in error.message
+
+
+def test_xml_plan_without_namespace_is_accepted() -> None:
+    plan = parse_plan(EXAMPLE_XML.replace(f' xmlns="{NS}"'.encode(), b""))
+    assert plan == parse_plan(EXAMPLE_JSON)
+
+
+def test_xml_entities_are_not_expanded() -> None:
+    content = xml_with(
+        '<Genoptraeningsplan xmlns',
+        '<!DOCTYPE Genoptraeningsplan [<!ENTITY secret SYSTEM "file:///etc/passwd">'
+        '<!ENTITY word "expanded">]>\n<Genoptraeningsplan xmlns',
+    ).replace(b"<RehabilitationNeed>", b"<RehabilitationNeed>&secret; &word; ")
+    with pytest.raises(PlanError) as caught:
+        parse_plan_xml(content)
+    assert caught.value.code == "malformed_xml"
+    assert "&secret;" in caught.value.message
+    assert "root:" not in caught.value.message and "expanded" not in caught.value.message
+
+
+def test_xml_external_dtd_is_not_loaded_and_plan_still_parses() -> None:
+    content = xml_with('<Genoptraeningsplan xmlns',
+                       '<!DOCTYPE Genoptraeningsplan SYSTEM "http://example.invalid/plan.dtd">\n'
+                       '<Genoptraeningsplan xmlns')
+    assert parse_plan_xml(content) == parse_plan(EXAMPLE_JSON)
+
+
+def test_xml_element_given_twice_is_rejected() -> None:
+    error = plan_error(xml_with("<Level>basal</Level>", "<Level>basal</Level><Level>avanceret</Level>"))
+    assert error.code == "invalid_field"
+    assert "<Level> twice" in error.message
+
+
+# --- field errors -------------------------------------------------------------------
+
+def test_plan_without_cpr_is_missing_citizen_cpr() -> None:
+    document = example()
+    del document["citizen"]["cpr"]
+    error = plan_error(encode(document))
+    assert error.code == "missing_field"
+    assert error.message == "The plan has no citizen.cpr"
+
+
+def test_xml_plan_without_cpr_names_the_field_and_the_xml_element() -> None:
+    error = plan_error(xml_with("<CivilRegistrationNumber>010145-1234</CivilRegistrationNumber>", ""))
+    assert error.code == "missing_field"
+    assert error.message == "The plan has no citizen.cpr (XML Patient/CivilRegistrationNumber)"
+
+
+@pytest.mark.parametrize("field", ["plan_id", "discharge_date", "citizen", "level"])
+def test_required_top_level_field_missing_is_named(field: str) -> None:
+    document = example()
+    del document[field]
+    error = plan_error(encode(document))
+    assert (error.code, error.message) == ("missing_field", f"The plan has no {field}")
+
+
+def test_blank_or_null_plan_id_is_missing() -> None:
+    assert json_error(plan_id="  ").message == "The plan has no plan_id (it is empty)"
+    assert json_error(plan_id=None).code == "missing_field"
+
+
+def test_plan_without_diagnoses_is_missing_diagnoses() -> None:
+    error = json_error(diagnoses=[])
+    assert (error.code, error.message) == ("missing_field", "The plan has no diagnoses (it is empty)")
+
+
+def test_impossible_discharge_date_is_an_invalid_field() -> None:
+    error = json_error(discharge_date="2026-13-01")
+    assert error.code == "invalid_field"
+    assert error.message == "The plan's discharge_date '2026-13-01' is not a valid date (month 13)"
+
+
+def test_discharge_date_that_is_a_number_is_an_invalid_field() -> None:
+    error = json_error(discharge_date=20261102)
+    assert error.code == "invalid_field"
+    assert "discharge_date 20261102 is not a date (write YYYY-MM-DD)" in error.message
+
+
+def test_xml_field_error_names_element_and_line() -> None:
+    error = plan_error(xml_with("<DischargeDate>2026-11-02", "<DischargeDate>2026-02-30"))
+    assert error.code == "invalid_field"
+    assert error.message == ("The plan's discharge_date '2026-02-30' is not a valid date "
+                             "(day 30 does not exist in February 2026) (XML DischargeDate, line 6)")
+
+
+def test_urgent_maybe_is_an_invalid_field() -> None:
+    error = json_error(urgent="maybe")
+    assert (error.code, error.message) == ("invalid_field", "The plan's urgent 'maybe' must be true or false")
+
+
+def test_issued_at_without_time_zone_is_an_invalid_field() -> None:
+    error = json_error(issued_at="2026-11-02T14:10:00")
+    assert error.code == "invalid_field"
+    assert "issued_at" in error.message and "no time zone" in error.message
+
+
+def test_bad_diagnosis_code_names_its_position() -> None:
+    error = json_error(diagnoses=[{"code": "DS720"}, {"code": "DS 72"}])
+    assert error.code == "invalid_field"
+    assert error.message.startswith("The plan's diagnoses.1.code 'DS 72' is not a diagnosis code")
+
+
+def test_citizen_given_as_text_is_an_invalid_field() -> None:
+    error = json_error(citizen="Karen Jensen")
+    assert (error.code, error.message) == (
+        "invalid_field", "The plan's citizen 'Karen Jensen' must be a group of fields (an object)")
+
+
+def test_several_problems_are_counted_in_the_message() -> None:
+    error = json_error(urgent="maybe", transport_first_session="perhaps")
+    assert error.message.endswith("(and 1 more problem)")
+
+
+def test_invalid_cpr_is_reported_as_invalid_cpr() -> None:
+    document = example()
+    document["citizen"]["cpr"] = "991399-1234"
+    with pytest.raises(InvalidCPR) as caught:
+        parse_plan(encode(document))
+    assert caught.value.code == "invalid_cpr"
+    assert caught.value.message == "CPR 991399-1234 has no valid birth date (month 13)"
+
+
+def test_cpr_given_as_a_number_is_an_invalid_cpr() -> None:
+    document = example()
+    document["citizen"]["cpr"] = 101451234
+    with pytest.raises(InvalidCPR, match="must be written as text"):
+        parse_plan(encode(document))
+
+
+def test_citizen_born_after_discharge_is_an_invalid_cpr() -> None:
+    document = example()
+    document["citizen"]["cpr"] = "010130-4000"  # born 1 January 2030
+    with pytest.raises(InvalidCPR) as caught:
+        parse_plan(encode(document))
+    assert "after the discharge_date (2026-11-02)" in caught.value.message
+
+
+def test_unknown_level_lists_the_allowed_levels() -> None:
+    error = json_error(level="almen")
+    assert error.code == "unknown_level"
+    assert "'almen'" in error.message
+    assert all(level in error.message for level in LEVELS)
+
+
+@pytest.mark.parametrize("code", ["18", "1850", "ABC", 185, ""])
+def test_municipality_code_must_be_three_digits(code: Any) -> None:
+    document = example()
+    document["citizen"]["municipality_code"] = code
+    error = plan_error(encode(document))
+    assert error.code == "invalid_municipality_code"
+    assert "citizen.municipality_code" in error.message and "3 digits" in error.message
+
+
+def test_start_by_before_discharge_is_rejected() -> None:
+    error = json_error(start_by="2026-11-01")
+    assert error.code == "start_by_before_discharge"
+    assert error.message == "The plan's start_by (2026-11-01) is before its discharge_date (2026-11-02)"
+
+
+def test_start_by_on_discharge_day_is_accepted() -> None:
+    document = example()
+    document["start_by"] = "2026-11-02"
+    assert parse_plan(encode(document)).start_by == date(2026, 11, 2)
+
+
+def test_errors_in_a_plan_with_a_valid_cpr_never_show_the_cpr() -> None:
+    broken = [
+        json_error(discharge_date="2026-13-01"),
+        json_error(urgent="010145-1234"),
+        json_error(level="0101451234"),
+        json_error(diagnoses=[{"code": "010145-1234!"}]),
+        plan_error(xml_with("<Level>basal</Level>", "<Level>basal</Level><Level>x</Level>")),
+    ]
+    for error in broken:
+        assert not any(digits in error.message for digits in CPR_DIGITS), error.message
+    assert "XXXXXX-XXXX" in broken[1].message

@@ -1,0 +1,164 @@
+"""The scope check (agreement "Case lifecycle" 2): route, state and the reasons for them."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from genop.config import load_agreement
+from genop.errors import PlanError
+from genop.scope import (
+    CaseState,
+    Route,
+    decide_scope,
+    geriatric_quota_has_room,
+    validate_for_intake,
+)
+from tests.factories import CHILD_CPR, make_plan
+
+
+@pytest.fixture(scope="module")
+def agreement():
+    return load_agreement()
+
+
+def test_example_plan_goes_to_copenhagen_awaiting_consent(agreement):
+    decision = decide_scope(make_plan(), agreement)
+    assert decision.route is Route.COPENHAGEN
+    assert decision.state is CaseState.AWAITING_CONSENT
+    assert decision.diagnosis_group == "hip_fracture"
+    assert decision.payer == "tarnby"
+    assert any("adult (81 at discharge)" in r for r in decision.reasons)
+
+
+def test_dragor_citizen_is_handled_by_tarnby_and_dragor_pays(agreement):
+    decision = decide_scope(make_plan(citizen__municipality_code="155"), agreement)
+    assert decision.route is Route.COPENHAGEN
+    assert decision.payer == "dragor"
+    assert any("Dragør" in r and "Tårnby" in r and "pays" in r for r in decision.reasons)
+
+
+@pytest.mark.parametrize("code", ["101", "147", "999"])
+def test_citizen_of_another_municipality_is_rejected_with_reason(agreement, code):
+    decision = decide_scope(make_plan(citizen__municipality_code=code), agreement)
+    assert decision.route is Route.REJECTED
+    assert decision.state is CaseState.REJECTED
+    assert decision.payer is None
+    assert any(f"municipality {code}" in r and "not served" in r for r in decision.reasons)
+
+
+def test_child_is_out_of_scope_as_paediatrics(agreement):
+    decision = decide_scope(make_plan(citizen__cpr=CHILD_CPR), agreement)
+    assert decision.route is Route.REJECTED
+    assert any("under 18" in r and "paediatrics" in r for r in decision.reasons)
+
+
+def test_citizen_turning_18_on_discharge_day_is_adult(agreement):
+    decision = decide_scope(make_plan(citizen__cpr="021108-4000", discharge_date="2026-11-02",
+                                      start_by=None), agreement)
+    assert decision.route is Route.COPENHAGEN
+    assert any("adult (18 at discharge)" in r for r in decision.reasons)
+
+
+@pytest.mark.parametrize("level", ["specialiseret", "rehabilitering_specialiseret"])
+def test_specialised_levels_stay_with_the_region(agreement, level):
+    decision = decide_scope(make_plan(level=level), agreement)
+    assert decision.route is Route.REGION
+    assert decision.state is CaseState.ROUTED_ELSEWHERE
+    assert any("region" in r for r in decision.reasons)
+
+
+def test_self_training_plan_is_not_forwarded(agreement):
+    decision = decide_scope(make_plan(level="selvtraening"), agreement)
+    assert decision.route is Route.REJECTED
+    assert any("not forwarded" in r for r in decision.reasons)
+
+
+@pytest.mark.parametrize("level", ["basal", "avanceret"])
+def test_non_specialised_levels_go_on(agreement, level):
+    assert decide_scope(make_plan(level=level), agreement).route is Route.COPENHAGEN
+
+
+@pytest.mark.parametrize("group", ["gynaecology", "obstetrics", "paediatrics"])
+def test_groups_never_delivered_under_the_agreement_are_rejected(agreement, group):
+    decision = decide_scope(make_plan(diagnosis_group=group), agreement)
+    assert decision.route is Route.REJECTED
+    assert decision.diagnosis_group == group
+    assert any("not covered" in r for r in decision.reasons)
+
+
+def test_geriatric_plan_goes_to_lojtegaardsvej(agreement):
+    decision = decide_scope(make_plan(diagnosis_group="geriatric"), agreement)
+    assert decision.route is Route.LOJTEGAARDSVEJ
+    assert decision.state is CaseState.ROUTED_ELSEWHERE
+    assert any("Løjtegårdsvej" in r for r in decision.reasons)
+
+
+def test_geriatric_plan_goes_to_copenhagen_when_quota_rule_has_room(agreement):
+    quota = agreement.model_copy(update={
+        "geriatric_routing": replace_model(agreement.geriatric_routing, mode="quota")})
+    assert decide_scope(make_plan(diagnosis_group="geriatric"), quota,
+                        geriatric_quota_open=True).route is Route.COPENHAGEN
+    assert decide_scope(make_plan(diagnosis_group="geriatric"), quota,
+                        geriatric_quota_open=False).route is Route.LOJTEGAARDSVEJ
+    # default mode ignores the quota
+    assert decide_scope(make_plan(diagnosis_group="geriatric"), agreement,
+                        geriatric_quota_open=True).route is Route.LOJTEGAARDSVEJ
+
+
+def replace_model(model, **changes):
+    return model.model_copy(update=changes)
+
+
+def test_geriatric_quota_keeps_about_one_in_ten():
+    share = Decimal("0.10")
+    sent = total = 0
+    for _ in range(100):
+        if geriatric_quota_has_room(sent, total, share):
+            sent += 1
+        total += 1
+    assert sent == 10
+
+
+def test_diagnosis_group_is_derived_from_icd10_prefix(agreement):
+    decision = decide_scope(make_plan(diagnosis_group=None, diagnoses=[
+        {"system": "ICD-10", "code": "DI639", "text": "Apopleksi"}]), agreement)
+    assert decision.diagnosis_group == "stroke"
+    assert decision.route is Route.COPENHAGEN
+    assert any("derived from ICD-10 DI639" in r for r in decision.reasons)
+
+
+def test_unknown_icd10_code_without_group_leaves_case_incomplete(agreement):
+    decision = decide_scope(make_plan(diagnosis_group=None, diagnoses=[
+        {"system": "ICD-10", "code": "DZ999"}]), agreement)
+    assert decision.state is CaseState.INCOMPLETE
+    assert decision.route is None
+    assert any("DZ999 matches no prefix" in r for r in decision.reasons)
+
+
+@pytest.mark.parametrize("field", ["function_before", "function_at_discharge", "rehab_need"])
+def test_plan_without_annex4_description_is_not_an_order(agreement, field):
+    decision = decide_scope(make_plan(**{field: "   "}), agreement)
+    assert decision.state is CaseState.INCOMPLETE
+    assert any("not an order" in r and field in r for r in decision.reasons)
+
+
+def test_out_of_scope_plan_is_rejected_even_when_incomplete(agreement):
+    decision = decide_scope(make_plan(citizen__municipality_code="101", rehab_need=""), agreement)
+    assert decision.state is CaseState.REJECTED
+
+
+def test_discharge_in_the_future_is_a_contract_error(agreement):
+    with pytest.raises(PlanError) as err:
+        validate_for_intake(make_plan(), agreement, as_of=date(2026, 11, 1))
+    assert err.value.code == "discharge_in_future"
+    assert "2026-11-02" in err.value.message
+
+
+def test_unknown_diagnosis_group_key_is_a_contract_error(agreement):
+    with pytest.raises(PlanError) as err:
+        validate_for_intake(make_plan(diagnosis_group="broken_heart"), agreement, as_of=date(2026, 11, 3))
+    assert err.value.code == "unknown_diagnosis_group"
+    assert "broken_heart" in err.value.message
