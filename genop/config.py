@@ -88,6 +88,8 @@ class _Model(BaseModel):
 
 
 class Contact(_Model):
+    """A contact point (agreement §5, Bilag 5): a person or a unit's shared address."""
+
     name: str
     title: str | None = None
     organisation: str | None = None
@@ -333,6 +335,8 @@ class Limits(_Model):
 
 
 class Agreement(_Model):
+    """The whole agreement; cross-references between sections are checked on load."""
+
     parties: dict[str, Party]
     scope: ScopeRules
     geriatric_routing: GeriatricRouting
@@ -430,6 +434,7 @@ class Agreement(_Model):
 
     @cached_property
     def icd10_index(self) -> dict[str, str]:
+        """Cached; a ``model_copy(update=...)`` that changes diagnosis_groups must revalidate instead."""
         return {prefix: g.key for g in self.diagnosis_groups.values() for prefix in g.icd10_prefixes}
 
     def group_for_icd10(self, code: str) -> str | None:

@@ -24,7 +24,7 @@ _CPR_EXACT = re.compile(r"([0-9]{6})-?([0-9]{4})")
 _CPR_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{6}-?[0-9]{4}(?![0-9])")
 REDACTED = "XXXXXX-XXXX"
 
-_MONTHS = (
+MONTH_NAMES = (  # for messages; MONTH_NAMES[1] == "January"
     "", "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )
@@ -98,7 +98,7 @@ def parse_cpr(text: str) -> CPR:
     if day > days_in_month:
         raise InvalidCPR(
             f"CPR {shown} has no valid birth date "
-            f"(day {day} does not exist in {_MONTHS[month]} {year})"
+            f"(day {day} does not exist in {MONTH_NAMES[month]} {year})"
         )
     return CPR(digits=digits, birth_date=date(year, month, day))
 
@@ -114,4 +114,4 @@ def redact_cpr(text: str) -> str:
 
 
 def _long_date(day: date) -> str:
-    return f"{day.day} {_MONTHS[day.month]} {day.year}"
+    return f"{day.day} {MONTH_NAMES[day.month]} {day.year}"

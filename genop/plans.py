@@ -24,18 +24,10 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from lxml import etree
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import field_validator, model_validator
 
-from genop.cpr import parse_cpr, redact_cpr
+from genop.cpr import MONTH_NAMES, parse_cpr, redact_cpr
 from genop.errors import InvalidCPR, PlanError
 
 Level = Literal["basal", "avanceret", "specialiseret", "rehabilitering_specialiseret", "selvtraening"]
@@ -47,8 +39,7 @@ XML_ROOT = "Genoptraeningsplan"
 _BOM = b"\xef\xbb\xbf"
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _SKS_CODE = re.compile(r"[A-Z0-9]+")
-_MONTHS = ("", "January", "February", "March", "April", "May", "June", "July",
-           "August", "September", "October", "November", "December")
+_DATETIME_EXAMPLE = "(write e.g. 2026-11-02T14:10:00+01:00)"
 
 
 # --- field types -------------------------------------------------------------------
@@ -62,23 +53,24 @@ def _iso_date(value: Any) -> Any:
     year, month, day = (int(part) for part in match.groups())
     if not 1 <= month <= 12:
         raise ValueError(f"is not a valid date (month {month})")
-    if year < 1 or not 1 <= day <= calendar.monthrange(year, month)[1]:
-        raise ValueError(f"is not a valid date (day {day} does not exist in {_MONTHS[month]} {year})")
+    if year < 1:
+        raise ValueError("is not a valid date (year 0)")
+    if not 1 <= day <= calendar.monthrange(year, month)[1]:
+        raise ValueError(f"is not a valid date (day {day} does not exist in {MONTH_NAMES[month]} {year})")
     return date(year, month, day)
 
 
 def _aware_datetime(value: Any) -> Any:
-    if value is None or isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
+    moment = value
+    if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError("is not a date and time (write e.g. 2026-11-02T14:10:00+01:00)") from None
-    else:
-        raise ValueError("is not a date and time (write e.g. 2026-11-02T14:10:00+01:00)")
+            moment = None
+    if value is not None and not isinstance(moment, datetime):
+        raise ValueError(f"is not a date and time {_DATETIME_EXAMPLE}")
     if moment is not None and moment.utcoffset() is None:
-        raise ValueError("has no time zone (write e.g. 2026-11-02T14:10:00+01:00)")
+        raise ValueError(f"has no time zone {_DATETIME_EXAMPLE}")
     return moment
 
 
@@ -152,18 +144,11 @@ class Diagnosis(_Part):
     @field_validator("code", mode="before")
     @classmethod
     def _sks_form(cls, value: Any) -> Any:
-        return value.strip().upper().replace(".", "") if isinstance(value, str) else value
-
-    @field_validator("code")
-    @classmethod
-    def _letters_and_digits(cls, value: str) -> str:
-        if not _SKS_CODE.fullmatch(value):
+        """SKS form: upper case without the dot, ``ds72.0`` → ``DS720`` (PLAN_FORMAT.md)."""
+        code = value.strip().upper().replace(".", "") if isinstance(value, str) else value
+        if code and isinstance(code, str) and not _SKS_CODE.fullmatch(code):
             raise ValueError("is not a diagnosis code in SKS form (letters and digits, e.g. DS720)")
-        return value
-
-
-def _level_spelling(value: Any) -> Any:
-    return value.strip().lower().replace("æ", "ae") if isinstance(value, str) else value
+        return code
 
 
 class Plan(_Part):
@@ -174,7 +159,8 @@ class Plan(_Part):
     discharge_date: IsoDate
     hospital: Hospital | None = None
     citizen: Citizen
-    level: Annotated[Level, BeforeValidator(_level_spelling)]
+    level: Annotated[Level, BeforeValidator(lambda v: v.strip().lower().replace("æ", "ae")
+                                            if isinstance(v, str) else v)]
     diagnoses: list[Diagnosis] = Field(min_length=1)
     diagnosis_group: OptionalText = None
     urgent: Flag = False
@@ -187,16 +173,11 @@ class Plan(_Part):
     @model_validator(mode="after")
     def _dates_in_order(self) -> Plan:
         if self.start_by is not None and self.start_by < self.discharge_date:
-            raise PlanError(
-                f"The plan's start_by ({self.start_by}) is before its discharge_date "
-                f"({self.discharge_date})",
-                code="start_by_before_discharge",
-            )
+            raise PlanError(f"The plan's start_by ({self.start_by}) is before its discharge_date "
+                            f"({self.discharge_date})", code="start_by_before_discharge")
         if self.citizen.birth_date > self.discharge_date:
-            raise InvalidCPR(
-                f"The citizen's CPR gives a birth date ({self.citizen.birth_date}) after the "
-                f"discharge_date ({self.discharge_date})"
-            )
+            raise InvalidCPR(f"The citizen's CPR gives a birth date ({self.citizen.birth_date}) after the "
+                             f"discharge_date ({self.discharge_date})")
         return self
 
     def missing_descriptions(self) -> list[str]:
@@ -245,8 +226,8 @@ def parse_plan_json(content: bytes) -> Plan:
     except RecursionError:
         raise PlanError("The plan is not valid JSON: it is nested too deeply", code="malformed_json") from None
     if not isinstance(data, dict):
-        raise PlanError(f"The JSON document is not a plan: it is {_json_kind(data)}, not an object",
-                        code="not_a_plan")
+        kind = "a list" if isinstance(data, list) else "a single value"
+        raise PlanError(f"The JSON document is not a plan: it is {kind}, not an object", code="not_a_plan")
     if not _PLAN_KEYS & data.keys():
         raise PlanError("The JSON object is not a plan: it has none of the plan's fields "
                         "(plan_id, discharge_date, citizen, level, diagnoses, …)", code="not_a_plan")
@@ -331,7 +312,10 @@ class _XmlReader:
             name = etree.QName(child)
             child_spec = spec.get(name.localname) if name.namespace == self.namespace else None
             if child_spec is None:
-                self._extra(data, child, xml_names)
+                if name.localname in xml_names:
+                    raise PlanError(f"The plan's XML has <{name.localname}> (line {child.sourceline}); in XML "
+                                    f"this field is written <{xml_names[name.localname]}>", code="invalid_field")
+                _put(data, name.localname, _any_value(child))
                 continue
             key = _field_of(child_spec)
             if isinstance(child_spec, _Group) and child_spec.repeated:
@@ -352,34 +336,20 @@ class _XmlReader:
 
     def where(self, loc: tuple[str | int, ...]) -> str:
         """`` (XML Patient/MunicipalityCode, line 9)``: where a field is, or would be, in the XML."""
-        path = _xml_path(loc)
+        path = _XML_PATHS.get(tuple(part for part in loc if isinstance(part, str)))
         if path is None:
             return ""
         return f" (XML {path}, line {self.lines[loc]})" if loc in self.lines else f" (XML {path})"
 
-    @staticmethod
-    def _extra(data: dict[str, Any], element: etree._Element, xml_names: Mapping[str, str]) -> None:
-        key = etree.QName(element).localname
-        if key in xml_names:
-            raise PlanError(f"The plan's XML has <{key}> (line {element.sourceline}); in XML this field "
-                            f"is written <{xml_names[key]}>", code="invalid_field")
-        _put(data, key, _any_value(element))
+
+def _xml_paths(spec: Mapping[str, str | _Group], loc: tuple[str, ...] = (), xml: str = "") -> Any:
+    for name, child in spec.items():
+        yield (*loc, _field_of(child)), xml + name
+        if isinstance(child, _Group):
+            yield from _xml_paths(child.children, (*loc, child.field), f"{xml}{name}/")
 
 
-def _xml_path(loc: tuple[str | int, ...]) -> str | None:
-    spec: Mapping[str, str | _Group] = _PLAN_XML
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int) and parts:
-            parts[-1] += f"[{part + 1}]"
-            continue
-        found = next((name for name, child in spec.items() if _field_of(child) == part), None)
-        if found is None:
-            return None
-        parts.append(found)
-        child = spec[found]
-        spec = child.children if isinstance(child, _Group) else {}
-    return "/".join(parts)
+_XML_PATHS: dict[tuple[str, ...], str] = dict(_xml_paths(_PLAN_XML))
 
 
 def _leaf_text(element: etree._Element) -> str:
@@ -410,28 +380,22 @@ def _put(data: dict[str, Any], key: str, value: Any) -> None:
 
 # --- from pydantic's errors to a caseworker's message ------------------------------
 
-_REASONS = {
-    "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false",
-    "string_type": "must be text",
-    "model_type": "must be a group of fields (an object)",
-    "model_attributes_type": "must be a group of fields (an object)",
-    "dict_type": "must be a group of fields (an object)",
-    "list_type": "must be a list",
-    "date_type": "is not a date (write YYYY-MM-DD)",
-}
+_OBJECT = "must be a group of fields (an object)"
+_REASONS = {"bool_parsing": "must be true or false", "bool_type": "must be true or false",
+            "string_type": "must be text", "list_type": "must be a list",
+            "model_type": _OBJECT, "model_attributes_type": _OBJECT, "dict_type": _OBJECT}
 
 
 def _validate(data: dict[str, Any], where: Callable[[tuple[str | int, ...]], str]) -> Plan:
+    """``Plan.model_validate`` with the first of pydantic's errors told as a ``PlanError``.
+
+    Raised outside the ``except`` block so that pydantic's own text, which quotes the input
+    (perhaps a CPR number), is not chained onto the error and its tracebacks.
+    """
     try:
         return Plan.model_validate(data)
     except ValidationError as exc:
-        # ``from None``: pydantic's own text quotes the input, which may hold a CPR number.
-        raise _plan_error(exc, where) from None
-
-
-def _plan_error(exc: ValidationError, where: Callable[[tuple[str | int, ...]], str]) -> PlanError:
-    errors = exc.errors(include_url=False)
+        errors = exc.errors(include_url=False)
     first = errors[0]
     loc = tuple(first["loc"])
     path = ".".join(str(part) for part in loc)
@@ -444,12 +408,14 @@ def _plan_error(exc: ValidationError, where: Callable[[tuple[str | int, ...]], s
         code = "unknown_level"
         message = f"The plan's level {_show(value)} is not a known level (allowed: {', '.join(LEVELS)})"
     else:
-        reason = str(first["ctx"]["error"]) if kind == "value_error" else _REASONS.get(kind, f"is invalid ({first['msg']})")
+        reason = _REASONS.get(kind, f"is invalid ({first['msg']})")
+        if kind == "value_error":
+            reason = str(first["ctx"]["error"])
         code, message = "invalid_field", f"The plan's {path} {_show(value)} {reason}"
     message += where(loc)
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return PlanError(message, code=code)
+    raise PlanError(message, code=code)
 
 
 def _show(value: Any) -> str:
@@ -463,12 +429,3 @@ def _show(value: Any) -> str:
     text = text if len(text) <= 60 else text[:57] + "..."
     return f"'{text}'" if isinstance(value, str) else text
 
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    return "a single value"

@@ -79,6 +79,12 @@ def test_json_and_xml_encodings_parse_to_the_same_plan() -> None:
     assert from_xml.to_document() == from_json.to_document()
 
 
+def test_full_example_in_docs_plan_xml_is_the_example_plan() -> None:
+    text = (EXAMPLES.parent / "docs" / "PLAN_XML.md").read_text(encoding="utf-8")
+    block = text.split("```xml\n", 1)[1].split("```", 1)[0]
+    assert parse_plan_xml(block.encode()) == parse_plan(EXAMPLE_JSON)
+
+
 def test_dragor_example_is_a_stroke_plan_for_municipality_155() -> None:
     plan = parse_plan((EXAMPLES / "plan-dragor.json").read_bytes())
     assert plan.plan_id == "GOP-AMH-2026-000124"
@@ -239,7 +245,7 @@ def test_json_that_is_not_utf8_is_malformed() -> None:
 def test_malformed_xml_names_the_line() -> None:
     error = plan_error(xml_with("</Sender>", "</Sendr>"))
     assert error.code == "malformed_xml"
-    assert "(line 10)" in error.message
+    assert "(line 10, column" in error.message
 
 
 def test_xml_with_another_root_element_is_not_a_plan() -> None:
@@ -270,6 +276,17 @@ def test_xml_entities_are_not_expanded() -> None:
     assert caught.value.code == "malformed_xml"
     assert "&secret;" in caught.value.message
     assert "root:" not in caught.value.message and "expanded" not in caught.value.message
+
+
+def test_internal_xml_entity_is_not_expanded_into_the_plan() -> None:
+    content = xml_with('<Genoptraeningsplan xmlns',
+                       '<!DOCTYPE Genoptraeningsplan [<!ENTITY need "Gang og balance">]>\n'
+                       '<Genoptraeningsplan xmlns')
+    content = content.replace(b"<DiagnosisGroup>", b"<Remark>&need;</Remark><DiagnosisGroup>")
+    with pytest.raises(PlanError) as caught:
+        parse_plan_xml(content)
+    assert caught.value.code == "malformed_xml"
+    assert "&need;" in caught.value.message and "(line " in caught.value.message
 
 
 def test_xml_external_dtd_is_not_loaded_and_plan_still_parses() -> None:

@@ -1,0 +1,110 @@
+"""The deployments of prefect.yaml, served the way `make run` serves them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import EXAMPLES, ROOT
+
+
+def test_prefect_yaml_declares_intake_and_a_scheduled_inbox_poll_in_danish_time():
+    from flows.serve import build_deployments
+
+    deployments = {d.name: d for d in build_deployments()}
+    assert set(deployments) >= {"plan-intake", "inbox-poll"}
+    [schedule] = deployments["inbox-poll"].schedules
+    assert schedule.schedule.timezone == "Europe/Copenhagen"
+    assert deployments["plan-intake"].schedules == []
+    assert deployments["plan-intake"].entrypoint.endswith("intake.py:plan_intake")
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _deployment_names(api_url: str) -> set[str]:
+    try:
+        response = httpx.post(f"{api_url}/deployments/filter", json={}, timeout=5)
+    except httpx.HTTPError:
+        return set()
+    return {d["name"] for d in response.json()} if response.status_code == 200 else set()
+
+
+@pytest.fixture
+def served(prefect_server: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {**os.environ, "GENOP_HOME": str(tmp_path / "home")}
+    env.pop("GENOP_DATABASE_URL", None)
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "flows.serve"], cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: {"plan-intake", "inbox-poll"} <= _deployment_names(prefect_server), 60,
+                  "the deployments to be served")
+        yield env
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_served_intake_deployment_runs_when_triggered(served, tmp_path):
+    """What an operator does in the UI: run plan-intake with a path; the served process runs it."""
+    from prefect.deployments import run_deployment
+
+    from genop.runtime import build_runtime
+    from genop.settings import Settings
+
+    run = asyncio.run(_run_deployment_async(run_deployment, str(EXAMPLES / "plan-dragor.json")))
+    assert run.state.is_completed(), run.state
+    runtime = build_runtime(Settings(home=Path(served["GENOP_HOME"])))
+    from genop.store.repository import list_cases
+
+    with runtime.store.session() as session:
+        [case] = list_cases(session)
+        assert (case.municipality_code, case.payer, case.state) == ("155", "dragor", "awaiting_consent")
+
+
+async def _run_deployment_async(run_deployment, path: str):
+    return await run_deployment("plan-intake/plan-intake",
+                                parameters={"path": path, "as_of": "2026-11-20"},
+                                timeout=90, poll_interval=1)
+
+
+def test_make_run_starts_the_ui_and_serves_the_deployments(tmp_path):
+    """`make run` is `genop system up`: Prefect server with UI, deployments served, clean stop."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GENOP_"))}
+    env.update({"GENOP_HOME": str(tmp_path / "home"), "GENOP_PREFECT_PORT": str(port)})
+    genop = str(Path(sys.executable).parent / "genop")
+    process = subprocess.Popen([genop, "system", "up"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_for(lambda: {"plan-intake", "inbox-poll"} <= _deployment_names(api), 150,
+                  "genop system up to serve its deployments")
+        ui = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert ui.status_code == 200 and "<html" in ui.text.lower()
+        assert (tmp_path / "home" / "prefect").is_dir()
+        assert (tmp_path / "home" / "genop.sqlite").exists()
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+    assert f"Prefect UI: http://127.0.0.1:{port}" in out
