@@ -15,6 +15,7 @@ from prefect.runtime import flow_run
 
 from genop.cpr import redact_cpr
 from genop.intake import CHUNK_SIZE, IntakeOutcome, summarise
+from tasks.consent import start_consent_waits
 from tasks.intake import (
     claim_inbox_batches,
     close_batch,
@@ -46,6 +47,9 @@ def _take_in_batch(batch: str, as_of: date | None) -> list[IntakeOutcome]:
 
 
 def _report(outcomes: list[IntakeOutcome]) -> dict[str, object]:
+    waiting = [o.case_number for o in outcomes if o.needs_consent_wait and o.case_number]
+    if waiting:
+        start_consent_waits(waiting)
     publish_intake_report(outcomes)
     counts = summarise(outcomes)
     get_run_logger().info("intake finished: %d file(s) %s", len(outcomes), counts)

@@ -47,12 +47,14 @@ def build_deployments(path: Path = PREFECT_YAML) -> list[Any]:
             tags=spec.get("tags"),
             parameters=spec.get("parameters") or {},
             schedules=[_schedule(s) for s in spec.get("schedules", [])],
+            paused=False,
         ))
     return deployments
 
 
 def main() -> None:
-    serve(*build_deployments(), print_starting_message=False)
+    # pause_on_shutdown=False: stopping `make run` must not leave schedules paused for the next start
+    serve(*build_deployments(), print_starting_message=False, pause_on_shutdown=False)
 
 
 if __name__ == "__main__":

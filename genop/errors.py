@@ -55,3 +55,32 @@ class InvalidCPR(PlanError):
 
 class CaseNotFound(GenopError):
     code = "case_not_found"
+
+
+class CertificateError(GenopError):
+    """A certificate or key for encrypted, signed mail is missing or unusable (agreement §4).
+
+    Mail is never sent in plain text instead. Known codes: ``certificate_missing``,
+    ``certificate_unreadable``, ``certificate_expired``, ``certificate_not_yet_valid``,
+    ``certificate_wrong_purpose``, ``certificate_address_mismatch``,
+    ``certificate_untrusted``, ``certificate_unsupported_key``, ``key_missing``,
+    ``key_unreadable``, ``key_mismatch``, ``no_recipients``, ``demo_pki_incomplete``.
+    """
+
+    code = "certificate_error"
+
+
+class SmtpTemporaryError(GenopError):
+    """Sending a mail failed in a way that may pass on a later attempt (4xx, network, timeout)."""
+
+    code = "smtp_temporary"
+
+
+class SmtpPermanentError(GenopError):
+    """The mail server refused the mail for good (5xx) or cannot be trusted; a person must act.
+
+    Known codes: ``smtp_permanent``, ``smtp_tls_untrusted``, ``smtp_message_id_mismatch``,
+    ``smtp_invalid_address``.
+    """
+
+    code = "smtp_permanent"

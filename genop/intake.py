@@ -24,7 +24,8 @@ from genop.deadlines import case_deadlines
 from genop.errors import PlanError
 from genop.inbox import Folders, archive_processed, quarantine_file
 from genop.plans import Plan, parse_plan
-from genop.scope import INTAKE_STATES, ScopeDecision, decide_scope, geriatric_quota_has_room, validate_for_intake
+from genop.scope import ScopeDecision, decide_scope, geriatric_quota_has_room, validate_for_intake
+from genop.states import INTAKE_STATES, CaseState
 from genop.store.db import Store
 from genop.store.models import Case, PlanDocument, QuarantinedFile
 from genop.store.repository import allocate_case_numbers, append_event, cases_by_plan_id, geriatric_counts
@@ -47,6 +48,11 @@ class IntakeOutcome:
 
     def as_dict(self) -> dict[str, str | int | None]:
         return asdict(self)
+
+    @property
+    def needs_consent_wait(self) -> bool:
+        """A case newly at awaiting_consent: its consent wait is opened (agreement §6)."""
+        return self.outcome in ("created", "revised") and self.state == CaseState.AWAITING_CONSENT
 
 
 @dataclass

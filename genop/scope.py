@@ -15,6 +15,9 @@ from genop.config import Agreement
 from genop.cpr import parse_cpr
 from genop.errors import PlanError
 from genop.plans import Plan
+from genop.states import INTAKE_STATES, CaseState
+
+__all__ = ["INTAKE_STATES", "CaseState", "Route", "ScopeDecision", "decide_scope"]
 
 
 class Route(StrEnum):
@@ -22,18 +25,6 @@ class Route(StrEnum):
     LOJTEGAARDSVEJ = "lojtegaardsvej"
     REGION = "region"
     REJECTED = "rejected"
-
-
-class CaseState(StrEnum):
-    """States at the end of intake (later stages add their own)."""
-
-    AWAITING_CONSENT = "awaiting_consent"
-    ROUTED_ELSEWHERE = "routed_elsewhere"
-    REJECTED = "rejected"
-    INCOMPLETE = "incomplete"
-
-
-INTAKE_STATES = frozenset(CaseState)
 
 
 @dataclass(frozen=True)

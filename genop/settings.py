@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,20 @@ class Settings(BaseSettings):
     prefect_port: int = Field(default=4200, ge=1, le=65535)
     prefect_host: str = "127.0.0.1"
     inbox_poll_seconds: int = Field(default=60, ge=5)
+
+    # mail (agreement §4: encrypted mail with digital signature)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=8025, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_ca_file: Path | None = None
+    smtp_retry_delays: list[int] = Field(
+        default=[10, 60, 300], description="seconds between SMTP attempts (one retry per entry)")
+    certs_dir: Path | None = Field(default=None, description="PEM files: ca.crt, <party>.crt/.key")
+    mail_from: str | None = Field(default=None, description="Tårnby's sending address (default: config)")
+    order_recipient: str | None = Field(default=None, description="Copenhagen's address (default: config)")
+    consent_wait_days: int = Field(default=90, ge=1, description="how long a consent wait stays open")
 
     @cached_property
     def home_dir(self) -> Path:
@@ -55,6 +70,18 @@ class Settings(BaseSettings):
     @property
     def staging_dir(self) -> Path:
         return self.home_dir / "staging"
+
+    @property
+    def certificates_dir(self) -> Path:
+        return (self.certs_dir or self.home_dir / "certs").expanduser().resolve()
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.home_dir / "mail"
+
+    @property
+    def letters_dir(self) -> Path:
+        return self.home_dir / "letters"
 
     @property
     def prefect_home(self) -> Path:

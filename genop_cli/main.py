@@ -14,8 +14,10 @@ import click
 
 from genop.cases import case_view
 from genop.clock import parse_as_of
+from genop.consent import ConsentAnswer, ConsentDecision, ConsentMethod
 from genop.errors import CaseNotFound, GenopError
 from genop.inbox import stage_copy
+from genop.outbox import list_messages, outbox_view
 from genop.runtime import Runtime, current_runtime
 from genop.store.repository import get_case, list_cases, quarantined_files
 from genop_cli import output
@@ -165,6 +167,117 @@ def _quarantine_row(row: Any) -> dict[str, Any]:
             "received_at": row.received_at.isoformat(timespec="seconds")}
 
 
+@cli.command("consent")
+@click.argument("case_number")
+@click.option("--given", "decision", flag_value="given", help="The citizen gave consent.")
+@click.option("--refused", "decision", flag_value="refused", help="The citizen refused.")
+@click.option("--by", "recorded_by", help="Your name (who records the decision).")
+@click.option("--method", type=click.Choice([m.value for m in ConsentMethod]), default="written",
+              show_default=True, help="How the consent was obtained.")
+@click.option("--date", "decided_on", metavar="YYYY-MM-DD", help="Date of the decision (default today).")
+@click.option("--wait", "wait_seconds", type=float, default=60, show_default=True,
+              help="Seconds to wait for the resumed run to act.")
+@json_option
+def consent(case_number: str, decision: str | None, recorded_by: str | None,
+            method: str, decided_on: str | None, wait_seconds: float, as_json: bool) -> None:
+    """Record the citizen's consent decision: resumes the case's waiting run.
+
+    genop consent CASE_NUMBER --given|--refused --by NAME [--method M] [--date D]
+    """
+    if decision is None or not recorded_by:
+        raise click.UsageError("give --given or --refused, and --by NAME")
+    from genop_cli import consent as consent_cli
+
+    runtime = current_runtime()
+    answer = ConsentAnswer(ConsentDecision(decision), ConsentMethod(method),
+                           consent_cli.parse_date(decided_on), recorded_by)
+    run_id = consent_cli.consent_run_id(runtime, case_number, answer)
+    require_server(runtime.settings)
+    consent_cli.resume_with(run_id, consent_cli.answer_payload(answer), case_number)
+    state = consent_cli.wait_for_outcome(runtime, case_number, wait_seconds)
+    if as_json:
+        output.emit_json({"case_number": case_number.upper(), "decision": decision, "state": state})
+    else:
+        output.console.print(f"consent {decision} recorded for {case_number.upper()}; case is now {state}")
+
+
+@cli.command("consent-reconcile")
+def consent_reconcile_cmd() -> None:
+    """Open a consent wait for every case awaiting consent that has none in Prefect."""
+    runtime = current_runtime()
+    url = require_server(runtime.settings)
+    from flows.consent import consent_reconcile
+
+    result = run_flow(url, consent_reconcile)
+    output.console.print(f"{result['missing']} case(s) without a wait; {result['started']} wait(s) opened")
+
+
+@case.command("forward")
+@click.argument("case_number")
+@json_option
+def case_forward_cmd(case_number: str, as_json: bool) -> None:
+    """(Re-)send a case's order to Copenhagen; a case already forwarded sends nothing."""
+    runtime = current_runtime()
+    url = require_server(runtime.settings)
+    from flows.forward import case_forward
+
+    state = run_flow(url, case_forward, case_number=case_number.upper())
+    with runtime.store.session() as session:
+        view = case_view(get_case(session, case_number, with_events=True), runtime.agreement, events=True)
+    if as_json:
+        output.emit_json(view)
+    else:
+        output.print_case(view)
+    if state != "forwarded":
+        _fail(f"{case_number.upper()} is {state}; see the audit trail above", EXIT_ERROR)
+
+
+@cli.group(cls=GenopGroup)
+def outbox() -> None:
+    """Mails and letters: sent, pending or failed."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed"]), default=None)
+@json_option
+def outbox_list(status: str | None, as_json: bool) -> None:
+    runtime = current_runtime()
+    with runtime.store.session() as session:
+        rows = [outbox_view(row) for row in list_messages(session, status=status)]
+    if as_json:
+        output.emit_json({"outbox": rows})
+    else:
+        output.print_outbox(rows)
+
+
+@cli.group(cls=GenopGroup)
+def certs() -> None:
+    """Certificates for signed and encrypted mail."""
+
+
+@certs.command("demo")
+@click.option("--overwrite", is_flag=True, help="Replace existing demo files.")
+def certs_demo(overwrite: bool) -> None:
+    """Create a DEMO CA and party certificates under $GENOP_HOME/certs (never for production)."""
+    runtime = current_runtime()
+    written = create_demo_certificates(runtime, overwrite=overwrite)
+    folder = runtime.settings.certificates_dir
+    output.console.print(f"{len(written)} demo file(s) written to {folder}" if written
+                         else f"demo certificates already present in {folder}")
+
+
+def create_demo_certificates(runtime: Runtime, *, overwrite: bool = False) -> list[Path]:
+    from genop.certs import create_demo_pki
+
+    parties = {key: str(party.contact.email) for key, party in runtime.agreement.parties.items()
+               if party.contact is not None and party.contact.email is not None}
+    for key, address in (("tarnby", runtime.settings.mail_from),
+                         ("copenhagen", runtime.settings.order_recipient)):
+        if address:
+            parties[key] = address
+    return create_demo_pki(runtime.settings.certificates_dir, parties, overwrite=overwrite)
+
+
 @cli.group(cls=GenopGroup)
 def system() -> None:
     """The running system: Prefect server, served deployments."""
@@ -175,7 +288,7 @@ def system_up() -> None:
     """Start the Prefect server (with UI) and serve genop's deployments until Ctrl-C."""
     from genop_cli.system import run_system
 
-    sys.exit(run_system(current_runtime().settings))
+    sys.exit(run_system(current_runtime()))
 
 
 def main() -> None:

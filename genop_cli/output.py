@@ -58,3 +58,13 @@ def print_quarantine(rows: Sequence[dict[str, Any]]) -> None:
     for row in rows:
         table.add_row(str(row["id"]), row["file"], row["reason_code"], row["reason"], row["stored_path"])
     console.print(table)
+
+
+def print_outbox(rows: Sequence[dict[str, Any]]) -> None:
+    table = Table(title=f"{len(rows)} outbox message(s)")
+    for column in ("id", "key", "status", "attempts", "recipients", "sent_at", "last_error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(str(row["id"]), row["key"], row["status"], str(row["attempts"]),
+                      ", ".join(row["recipients"]), str(row["sent_at"] or ""), row["last_error"] or "")
+    console.print(table)

@@ -1,7 +1,9 @@
 """`make run`: the whole system on embedded defaults, supervised until Ctrl-C.
 
-Children: the Prefect server (SQLite under $GENOP_HOME/prefect, UI on GENOP_PREFECT_PORT)
-and the process serving genop's deployments (flows/serve.py).
+Children: the Prefect server (SQLite under $GENOP_HOME/prefect, UI on GENOP_PREFECT_PORT),
+the local mail sink (every outgoing mail as an .eml under $GENOP_HOME/mail/, on
+GENOP_SMTP_HOST:GENOP_SMTP_PORT) and the process serving genop's deployments
+(flows/serve.py). Demo certificates are created when none exist.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import sys
 import time
 from types import FrameType
 
+from genop.runtime import Runtime
 from genop.settings import PROJECT_ROOT, Settings
 from genop.store.db import open_store
+from genop_cli.main import create_demo_certificates
 from genop_cli.output import console, errors
 from genop_cli.server import server_is_up
 
@@ -30,15 +34,24 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
         "PREFECT_SERVER_API_HOST": settings.prefect_host,
         "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": env.get("PREFECT_RUNNER_POLL_FREQUENCY", "2"),
         "DO_NOT_TRACK": "1",
         "GENOP_HOME": str(settings.home_dir),
     })
     return env
 
 
-def run_system(settings: Settings) -> int:
+def uses_local_sink(settings: Settings) -> bool:
+    return settings.smtp_host in ("127.0.0.1", "localhost") and settings.smtp_security == "none"
+
+
+def run_system(runtime: Runtime) -> int:
+    settings = runtime.settings
     settings.ensure_dirs()
     open_store(settings.store_url)
+    if not (settings.certificates_dir / "tarnby.crt").exists():
+        written = create_demo_certificates(runtime)
+        console.print(f"created DEMO certificates in {settings.certificates_dir} ({len(written)} files)")
     url = settings.prefect_api_url
     if server_is_up(url):
         errors.print(f"genop: something already answers at {url}; stop it or set GENOP_PREFECT_PORT")
@@ -69,6 +82,12 @@ def run_system(settings: Settings) -> int:
         if not _wait_until_up(url, children[0]):
             errors.print("genop: the Prefect server did not start; see the log above")
             return 1
+        if uses_local_sink(settings):
+            sink_log = (log_dir / "mail-sink.log").open("ab")
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "genop.mailsink", "--folder", str(settings.mail_dir),
+                 "--host", settings.smtp_host, "--port", str(settings.smtp_port)],
+                env=env, cwd=PROJECT_ROOT, stdout=sink_log, stderr=subprocess.STDOUT))
         serve_log = (log_dir / "serve.log").open("ab")
         children.append(subprocess.Popen(
             [sys.executable, "-m", "flows.serve"], env=env, cwd=PROJECT_ROOT,
@@ -77,6 +96,8 @@ def run_system(settings: Settings) -> int:
         console.print(f"[bold green]genop is running.[/] Prefect UI: [bold]{ui}[/]")
         console.print(f"  data folder: {settings.home_dir}   inbox: {settings.inbox_dir}")
         console.print(f"  case store:  {settings.store_url}")
+        if uses_local_sink(settings):
+            console.print(f"  mail sink:   {settings.smtp_host}:{settings.smtp_port} → {settings.mail_dir}")
         console.print(f"  deployments served from prefect.yaml (log: {log_dir / 'serve.log'})")
         console.print("  Ctrl-C stops everything.")
         while all(child.poll() is None for child in children):

@@ -90,6 +90,14 @@ class Case(Base):
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     received_on: Mapped[date] = mapped_column(Date, doc="business date of intake (as-of)")
+    consent_decision: Mapped[str | None] = mapped_column(String(16))
+    consent_method: Mapped[str | None] = mapped_column(String(64))
+    consent_date: Mapped[date | None] = mapped_column(Date)
+    consent_recorded_by: Mapped[str | None] = mapped_column(String(128))
+    consent_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_run_id: Mapped[str | None] = mapped_column(
+        String(64), doc="the Prefect flow run suspended waiting for this case's consent")
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -162,3 +170,43 @@ class QuarantinedFile(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_quarantine_received_at", "received_at"),)
+
+
+class OutboxMessage(Base):
+    """Every side effect, recorded before and after it happens (exactly once per key).
+
+    ``key`` is (case, purpose), e.g. ``GEN-2026-000001:order``. The row is written, with
+    its fixed Message-ID, before anything is sent; it is marked ``sent`` with the
+    server's reply afterwards. A delivery whose outcome is unknown (a crash between the
+    SMTP server's 250 and our commit) is retried with the *same* Message-ID, which the
+    receiving side uses to drop the duplicate.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    purpose: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16), doc="smtp or letter")
+    sender: Mapped[str | None] = mapped_column(String(255))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str | None] = mapped_column(String(255))
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16), doc="pending, sending, sent, failed")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, doc="exactly what is sent (encrypted)")
+    document_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case | None] = relationship()
+
+    __table_args__ = (
+        Index("ix_outbox_status", "status"),
+        Index("ix_outbox_case_id", "case_id"),
+    )

@@ -96,3 +96,13 @@ def quarantined_files(session: Session, ids: Iterable[int] | None = None) -> Seq
     if ids is not None:
         query = query.where(QuarantinedFile.id.in_(list(ids)))
     return session.scalars(query).all()
+
+
+def get_case_for_update(session: Session, case_number: str) -> Case:
+    """The case, locked for this transaction (PostgreSQL row lock; SQLite's BEGIN IMMEDIATE)."""
+    case = session.scalars(
+        select(Case).where(Case.case_number == case_number.strip().upper()).with_for_update()
+    ).one_or_none()
+    if case is None:
+        raise CaseNotFound(f"no case {case_number!r} in the case store")
+    return case

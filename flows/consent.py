@@ -1,0 +1,69 @@
+"""Consent (agreement "Case lifecycle" 3): the case halts until the citizen's decision is
+recorded — a suspended flow run per case, answered in the Prefect UI (a form) or with
+`genop consent`. Given → forwarding starts at once; refused → a letter, case closed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from prefect import flow
+from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
+from pydantic import Field
+
+from flows.forward import case_forward
+from genop.consent import ConsentMethod
+from genop.runtime import current_runtime
+from genop.states import CaseState
+from tasks.consent import consent_key, open_consent_wait, record_consent_answer, start_consent_waits
+from tasks.forwarding import write_refusal_letter
+
+
+class ConsentForm(RunInput):
+    """Borgerens samtykke til at sende genoptræningsplanen videre til Københavns Kommune."""
+
+    decision: Literal["given", "refused"] = Field(
+        title="Beslutning", description="given = samtykke givet, refused = borgeren siger nej")
+    method: ConsentMethod = Field(
+        title="Indhentet som", description="skriftligt, digitalt, telefonisk/personligt med skriftlig bekræftelse")
+    decided_on: date = Field(title="Dato for borgerens beslutning")
+    recorded_by: str = Field(title="Registreret af", min_length=1, max_length=128,
+                             description="medarbejderens navn")
+
+
+@flow(name="case-consent", flow_run_name="consent-{case_number}", persist_result=False)
+def case_consent(case_number: str) -> str:
+    """Wait (suspended, holding no worker) for the consent decision, then act on it."""
+    if not open_consent_wait(case_number, str(flow_run.id)):
+        get_run_logger().info("%s no longer waits for consent", case_number)
+        return "no_wait"
+    days = current_runtime().settings.consent_wait_days
+    answer = suspend_flow_run(wait_for_input=ConsentForm, key=consent_key(case_number),
+                              timeout=days * 24 * 3600)
+    state = record_consent_answer(case_number, answer.decision, answer.method.value,
+                                  answer.decided_on, answer.recorded_by)
+    if state in (CaseState.FORWARDING, CaseState.FORWARD_FAILED):
+        return case_forward(case_number)
+    if state == CaseState.CONSENT_REFUSED:
+        write_refusal_letter(case_number)
+    return state
+
+
+@flow(name="consent-reconcile", flow_run_name="consent-reconcile", persist_result=False)
+def consent_reconcile() -> dict[str, int]:
+    """Scheduled: every case awaiting consent in genop's store has a live wait in Prefect.
+
+    genop's store is the system of record; if Prefect lost a run (or its database), the
+    wait is opened again.
+    """
+    from tasks.reconcile import cases_without_live_wait
+
+    missing = cases_without_live_wait()
+    # a fresh idempotency suffix per reconcile run: one new wait per lost wait
+    started = start_consent_waits(missing, attempt=str(flow_run.id)[:8]) if missing else []
+    get_run_logger().info("consent waits re-opened: %d", len(started))
+    return {"missing": len(missing), "started": len(started)}

@@ -1,0 +1,72 @@
+"""Consent tasks: opening the wait (a suspended run per case) and recording the answer."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from genop.clock import now_utc, today
+from genop.consent import ConsentAlreadyRecorded, ConsentAnswer, ConsentDecision, ConsentMethod, register_wait, record_consent
+from genop.runtime import current_runtime
+from genop.store.repository import get_case
+
+CONSENT_DEPLOYMENT = "case-consent/case-consent"
+
+
+def consent_key(case_number: str) -> str:
+    """Prefect's input key must be lowercase letters, digits and dashes, or the UI shows no form."""
+    return "consent-" + case_number.lower()
+
+
+@task(name="open-consent-wait", cache_policy=NO_CACHE)
+def open_consent_wait(case_number: str, flow_run_id: str) -> bool:
+    """Record which run waits for this case; False when the case no longer needs consent."""
+    runtime = current_runtime()
+    with runtime.store.session() as session:
+        return register_wait(session, case_number, flow_run_id, now_utc())
+
+
+@task(name="record-consent", cache_policy=NO_CACHE)
+def record_consent_answer(case_number: str, decision: str, method: str, decided_on: date,
+                          recorded_by: str) -> str:
+    """The answer, recorded once; a second answer is refused and the first one stands."""
+    runtime = current_runtime()
+    answer = ConsentAnswer(ConsentDecision(decision), ConsentMethod(method), decided_on, recorded_by)
+    try:
+        with runtime.store.session() as session:
+            return record_consent(session, case_number, answer, today=today(), now=now_utc()).state
+    except ConsentAlreadyRecorded:
+        get_run_logger().warning("consent for %s was already recorded; this answer is ignored",
+                                 case_number)
+        with runtime.store.session() as session:
+            return get_case(session, case_number).state
+
+
+@task(name="start-consent-waits", cache_policy=NO_CACHE)
+def start_consent_waits(case_numbers: list[str], attempt: str = "0") -> list[str]:
+    """One suspended consent run per case (idempotent per case and attempt)."""
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    logger = get_run_logger()
+    runtime = current_runtime()
+    with runtime.store.session() as session:
+        # the case's creation time makes the key unique even if a case store is ever reset
+        created = {n: int(get_case(session, n).created_at.timestamp()) for n in case_numbers}
+    started: list[str] = []
+    for number in case_numbers:
+        try:
+            run = run_deployment(CONSENT_DEPLOYMENT, parameters={"case_number": number}, timeout=0,
+                                 as_subflow=False,
+                                 idempotency_key=f"{consent_key(number)}-{created[number]}-{attempt}")
+        except ObjectNotFound:
+            logger.warning("deployment %s is not served; consent waits for %d case(s) will be opened "
+                           "by the consent-reconcile flow", CONSENT_DEPLOYMENT, len(case_numbers))
+            return started
+        started.append(str(run.id))
+    if started:
+        logger.info("opened %d consent wait(s)", len(started))
+    return started
