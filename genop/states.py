@@ -16,6 +16,9 @@ class CaseState(StrEnum):
     FORWARDING = "forwarding"
     FORWARD_FAILED = "forward_failed"
     FORWARDED = "forwarded"
+    # training and completion (lifecycle 5–7)
+    IN_TRAINING = "in_training"
+    COMPLETED = "completed"
 
 
 INTAKE_STATES = frozenset({CaseState.AWAITING_CONSENT, CaseState.ROUTED_ELSEWHERE,

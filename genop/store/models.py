@@ -98,6 +98,14 @@ class Case(Base):
     consent_run_id: Mapped[str | None] = mapped_column(
         String(64), doc="the Prefect flow run suspended waiting for this case's consent")
     forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    forwarded_on: Mapped[date | None] = mapped_column(
+        Date, doc="business date of forwarding (as-of); visits before it are refused")
+    first_session_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, doc="the first training session offered by the training unit")
+    first_session_offered_on: Mapped[date | None] = mapped_column(Date)
+    free_choice_letter_on: Mapped[date | None] = mapped_column(
+        Date, doc="Health Act §140(4) letter produced (once)")
+    completed_on: Mapped[date | None] = mapped_column(Date, doc="slutstatus date: settled in its month")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -210,3 +218,80 @@ class OutboxMessage(Base):
         Index("ix_outbox_status", "status"),
         Index("ix_outbox_case_id", "case_id"),
     )
+
+
+class Visit(Base):
+    """A training visit delivered by Copenhagen, with its SKS code and tariff group (agreement §8)."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    visit_date: Mapped[date] = mapped_column(Date)
+    sks_code: Mapped[str] = mapped_column(String(16))
+    tariff_group: Mapped[str] = mapped_column(String(16))
+    minutes: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16), doc="individual or group")
+    group_size: Mapped[int | None] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True,
+                                             doc="sha256 of the visit's fields: duplicates are ignored")
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("visit_imports.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship()
+
+    __table_args__ = (Index("ix_visits_case_id_date", "case_id", "visit_date"),)
+
+
+class VisitImport(Base):
+    """One imported visits file: what was accepted, ignored as duplicate, rejected (and where)."""
+
+    __tablename__ = "visit_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    as_of: Mapped[date] = mapped_column(Date)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    rejects_path: Mapped[str | None] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TransportBooking(Base):
+    """Transport to the first session, booked with the citizen's municipality's provider (§9)."""
+
+    __tablename__ = "transport_bookings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    sequence: Mapped[int] = mapped_column(Integer, doc="1 for the first booking, +1 per re-booking")
+    provider: Mapped[str] = mapped_column(String(64), doc="party key of the transport provider")
+    status: Mapped[str] = mapped_column(String(16), doc="booked or cancelled")
+    session_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    destination: Mapped[str] = mapped_column(String(64), doc="party key of the training unit")
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    cancel_outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship()
+
+    __table_args__ = (UniqueConstraint("case_id", "sequence", name="uq_transport_bookings_case_sequence"),)
+
+
+class FinalStatus(Base):
+    """Slutstatus: the training unit's assessment at the end of a course (agreement §7)."""
+
+    __tablename__ = "final_statuses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    completed_on: Mapped[date] = mapped_column(Date)
+    assessment: Mapped[str] = mapped_column(Text, doc="health data: never leaves the store unencrypted")
+    consent_to_share: Mapped[bool] = mapped_column()
+    document: Mapped[bytes] = mapped_column(LargeBinary, doc="the slutstatus file as received")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship()

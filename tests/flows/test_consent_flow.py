@@ -101,6 +101,16 @@ def _suspended_run(runtime, case_number: str):
     return _wait_for(check, 60, f"{case_number}'s consent run to suspend")
 
 
+def _run_input(run_id, key: str) -> dict:
+    """What the UI reads to build the Resume form."""
+    import httpx
+
+    response = httpx.get(f"{os.environ['PREFECT_API_URL']}/flow_runs/{run_id}/input/{key}", timeout=5)
+    response.raise_for_status()
+    value = response.json()
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _consent(case_number: str, *extra: str) -> object:
     return CliRunner().invoke(cli, ["consent", case_number, *extra, "--by", "Sagsbehandler Test",
                                     "--date", "2026-11-03", "--wait", "60", "--json"])
@@ -112,7 +122,10 @@ def test_consent_given_in_cli_forwards_one_verified_order(system, tmp_path):
     run = _suspended_run(runtime, number)
     assert run.name == f"consent-{number}"
     assert run.state.name == "Suspended"
-    assert run.state.state_details.run_input_keyset, "the UI needs an input schema to show the form"
+    keyset = run.state.state_details.run_input_keyset
+    assert keyset, "the UI needs an input schema to show the form"
+    schema = _run_input(run.id, keyset["schema"])
+    assert {"decision", "method", "decided_on", "recorded_by"} <= set(schema["properties"])
 
     done = _consent(number, "--given")
     assert done.exit_code == 0, done.output

@@ -92,19 +92,37 @@ def test_make_run_starts_the_ui_and_serves_the_deployments(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GENOP_"))}
-    env.update({"GENOP_HOME": str(tmp_path / "home"), "GENOP_PREFECT_PORT": str(port)})
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        smtp_port = sock.getsockname()[1]
+    env.update({"GENOP_HOME": str(tmp_path / "home"), "GENOP_PREFECT_PORT": str(port),
+                "GENOP_SMTP_PORT": str(smtp_port)})
     genop = str(Path(sys.executable).parent / "genop")
     process = subprocess.Popen([genop, "system", "up"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     api = f"http://127.0.0.1:{port}/api"
     try:
-        _wait_for(lambda: {"plan-intake", "inbox-poll"} <= _deployment_names(api), 150,
+        _wait_for(lambda: {"plan-intake", "inbox-poll", "case-consent", "case-forward",
+                           "consent-reconcile"} <= _deployment_names(api), 150,
                   "genop system up to serve its deployments")
         ui = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert ui.status_code == 200 and "<html" in ui.text.lower()
         assert (tmp_path / "home" / "prefect").is_dir()
         assert (tmp_path / "home" / "genop.sqlite").exists()
+        certs = tmp_path / "home" / "certs"
+        assert {"ca.crt", "tarnby.crt", "tarnby.key", "copenhagen.crt", "copenhagen.key"} <= {
+            p.name for p in certs.iterdir()}
+        _wait_for(lambda: _smtp_greets(smtp_port), 30, "the mail sink")
     finally:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
     assert f"Prefect UI: http://127.0.0.1:{port}" in out
+    assert f"mail sink:   127.0.0.1:{smtp_port}" in out
+
+
+def _smtp_greets(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            return conn.recv(64).startswith(b"220")
+    except OSError:
+        return False

@@ -1,0 +1,100 @@
+"""Signed and encrypted mail between the parties (agreement §4: "krypteret/digital signatur").
+
+One way to compose every mail genop sends — orders, transport bookings, notices, final
+status: signed with the sending party's certificate, encrypted to the receiving party's
+(and the sender's own, for its records), written once into the outbox under the key
+(case, purpose) with a Message-ID derived from that key. Certificates are checked when
+the mail is composed; any problem stops it. There is no plaintext path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+from sqlalchemy.orm import Session
+
+from genop.certs import load_ca, load_identity
+from genop.config import Agreement, Contact
+from genop.errors import GenopError
+from genop.outbox import Status, find
+from genop.settings import Settings
+from genop.smime import build_message, make_message_id
+from genop.store.models import Case, OutboxMessage
+from genop.store.repository import append_event
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    maintype: str = "application"
+    subtype: str = "octet-stream"
+
+
+@dataclass(frozen=True)
+class SecureMail:
+    purpose: str
+    from_party: str
+    to_party: str
+    subject: str
+    body: str
+    attachments: Sequence[Attachment] = ()
+
+
+def outbox_key(case_number: str, purpose: str) -> str:
+    return f"{case_number}:{purpose}"
+
+
+def address_of(party: str, agreement: Agreement, settings: Settings) -> str:
+    """A party's mail address: settings override Tårnby's and Copenhagen's, config gives the rest."""
+    override = {"tarnby": settings.mail_from, "copenhagen": settings.order_recipient}.get(party)
+    if override:
+        return override
+    contact = agreement.party(party).contact
+    if contact is None or contact.email is None:
+        raise GenopError(f"config/agreement.yaml: parties.{party}.contact.email is missing",
+                         code="address_missing")
+    return str(contact.email)
+
+
+def contact_of(party: str, agreement: Agreement) -> Contact:
+    found = agreement.party(party)
+    return found.contact if found.contact is not None else Contact(name=found.name)
+
+
+def compose(session: Session, case: Case, mail: SecureMail, *, agreement: Agreement,
+            settings: Settings, now: datetime) -> OutboxMessage:
+    """The mail's outbox row, composed once; an existing row with content is returned as is."""
+    key = outbox_key(case.case_number, mail.purpose)
+    row = find(session, key)
+    if row is not None and (row.status == Status.SENT or row.raw is not None):
+        return row
+    sender = address_of(mail.from_party, agreement, settings)
+    recipient = address_of(mail.to_party, agreement, settings)
+    certs = settings.certificates_dir
+    ca = load_ca(certs)
+    signer = load_identity(certs, mail.from_party, sender, with_key=True, at=now, ca=ca, role="sign")
+    reader = load_identity(certs, mail.to_party, recipient, with_key=False, at=now, ca=ca, role="encrypt")
+    inner = EmailMessage()
+    inner.set_content(mail.body)
+    for attachment in mail.attachments:
+        inner.add_attachment(attachment.content, maintype=attachment.maintype,
+                             subtype=attachment.subtype, filename=attachment.filename)
+    message_id = make_message_id(key, sender.rsplit("@", 1)[-1])
+    raw = build_message(inner, sender=sender, to=[recipient], subject=mail.subject,
+                        message_id=message_id, date=now, signer=signer, recipients=[reader])
+    if row is None:
+        row = OutboxMessage(key=key, case=case, purpose=mail.purpose, channel="smtp", created_at=now,
+                            message_id=message_id, attempts=0)
+        session.add(row)
+    row.sender, row.recipients, row.subject, row.raw = sender, [recipient], mail.subject, raw
+    row.status, row.updated_at = Status.PENDING, now
+    append_event(session, case, f"{mail.purpose}_prepared",
+                 f"{mail.purpose.replace('_', ' ')} to {recipient} signed with {mail.from_party}'s "
+                 f"certificate and encrypted to {mail.to_party}'s; Message-ID {message_id}", now,
+                 {"message_id": message_id, "purpose": mail.purpose})
+    session.flush()
+    return row
