@@ -19,8 +19,18 @@ from flows.forward import case_forward
 from genop.consent import ConsentMethod
 from genop.runtime import current_runtime
 from genop.states import CaseState
-from tasks.consent import consent_key, open_consent_wait, record_consent_answer, start_consent_waits
+from tasks.consent import (
+    INVALID_ANSWER,
+    consent_key,
+    open_consent_wait,
+    record_consent_answer,
+    start_consent_waits,
+)
 from tasks.forwarding import write_refusal_letter
+
+
+MAX_ANSWERS = 5
+"""An answer the domain refuses (a future date, a blank name) re-opens the form, up to this often."""
 
 
 class ConsentForm(RunInput):
@@ -42,15 +52,21 @@ def case_consent(case_number: str) -> str:
         get_run_logger().info("%s no longer waits for consent", case_number)
         return "no_wait"
     days = current_runtime().settings.consent_wait_days
-    answer = suspend_flow_run(wait_for_input=ConsentForm, key=consent_key(case_number),
-                              timeout=days * 24 * 3600)
-    state = record_consent_answer(case_number, answer.decision, answer.method.value,
-                                  answer.decided_on, answer.recorded_by)
-    if state in (CaseState.FORWARDING, CaseState.FORWARD_FAILED):
+    for attempt in range(MAX_ANSWERS):
+        # on resume the flow replays from the top: earlier answers are read back, not asked again
+        answer = suspend_flow_run(wait_for_input=ConsentForm, key=consent_key(case_number, attempt),
+                                  timeout=days * 24 * 3600)
+        outcome = record_consent_answer(case_number, answer.decision, answer.method.value,
+                                        answer.decided_on, answer.recorded_by)
+        if outcome != INVALID_ANSWER:
+            break
+    else:
+        return INVALID_ANSWER
+    if outcome == CaseState.FORWARDING:
         return case_forward(case_number)
-    if state == CaseState.CONSENT_REFUSED:
+    if outcome == CaseState.CONSENT_REFUSED:
         write_refusal_letter(case_number)
-    return state
+    return outcome  # already recorded by another answer, or no longer awaited: nothing to do here
 
 
 @flow(name="consent-reconcile", flow_run_name="consent-reconcile", persist_result=False)
@@ -62,8 +78,17 @@ def consent_reconcile() -> dict[str, int]:
     """
     from tasks.reconcile import cases_without_live_wait
 
+    from tasks.reconcile import stuck_after_consent
+
     missing = cases_without_live_wait()
     # a fresh idempotency suffix per reconcile run: one new wait per lost wait
     started = start_consent_waits(missing, attempt=str(flow_run.id)[:8]) if missing else []
-    get_run_logger().info("consent waits re-opened: %d", len(started))
-    return {"missing": len(missing), "started": len(started)}
+    unforwarded, unlettered = stuck_after_consent()
+    for number in unforwarded:  # the run died between the consent and the order
+        case_forward(number)
+    for number in unlettered:
+        write_refusal_letter(number)
+    get_run_logger().info("consent waits re-opened: %d; orders resumed: %d; letters resumed: %d",
+                          len(started), len(unforwarded), len(unlettered))
+    return {"missing": len(missing), "started": len(started), "orders_resumed": len(unforwarded),
+            "letters_resumed": len(unlettered)}

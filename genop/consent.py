@@ -95,7 +95,7 @@ def record_consent(session: Session, case_number: str, answer: ConsentAnswer, *,
                  f"{detail} — {answer.method.value}, dated {answer.decided_on}, recorded by "
                  f"{case.consent_recorded_by}", now,
                  {"decision": answer.decision.value, "method": answer.method.value,
-                  "date": answer.decided_on.isoformat()})
+                  "date": answer.decided_on.isoformat(), "revision": case.revision})
     return case
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from genop.clock import local
@@ -23,7 +24,7 @@ from genop.plans import Plan
 from genop.securemail import Attachment, SecureMail, compose, contact_of, outbox_key
 from genop.settings import Settings
 from genop.states import CaseState
-from genop.store.models import Case, OutboxMessage, PlanDocument
+from genop.store.models import Case, CaseEvent, OutboxMessage, PlanDocument
 from genop.store.repository import append_event, get_case_for_update
 from genop.templates import render
 
@@ -36,14 +37,23 @@ def latest_document(case: Case) -> PlanDocument:
     return max(case.documents, key=lambda doc: doc.revision)
 
 
+def consented_document(session: Session, case: Case) -> PlanDocument:
+    """The revision the citizen consented to forwarding (a later revision was not scope-checked)."""
+    revision = session.scalars(
+        select(CaseEvent.data).where(CaseEvent.case_id == case.id, CaseEvent.kind == "consent_recorded")
+        .order_by(CaseEvent.id.desc())).first()
+    wanted = (revision or {}).get("revision", case.revision)
+    return next((doc for doc in case.documents if doc.revision == wanted), latest_document(case))
+
+
 def prepare_order(session: Session, case_number: str, *, agreement: Agreement, settings: Settings,
                   now: datetime) -> OutboxMessage:
     """The order's outbox row, built once (certificates checked now, at build time)."""
     case = get_case_for_update(session, case_number)
-    if case.state not in FORWARDABLE:
+    if case.state not in FORWARDABLE or case.consent_decision != "given":
         raise GenopError(f"case {case.case_number} is {case.state}: only a case with consent given "
                          "is forwarded", code="not_forwardable")
-    document = latest_document(case)
+    document = consented_document(session, case)
     plan = Plan.model_validate(document.parsed)
     context = _order_context(case, agreement, document)
     readable = render("documents/plan.da.html.j2", plan=plan, case_number=case.case_number,
@@ -98,8 +108,9 @@ def mark_forwarded(session: Session, case_number: str, row: OutboxMessage, now: 
 
 
 def mark_forward_failed(session: Session, case_number: str, reason: str, now: datetime) -> Case:
+    """Only a case being forwarded can fail to be (a case without consent is never moved here)."""
     case = get_case_for_update(session, case_number)
-    if case.state == CaseState.FORWARDED:
+    if case.state not in (CaseState.FORWARDING, CaseState.FORWARD_FAILED):
         return case
     case.state = CaseState.FORWARD_FAILED
     case.updated_at = now

@@ -58,10 +58,17 @@ def stage_copy(source: Path, folders: Folders) -> Path:
     source = source.expanduser().resolve()
     if not source.exists():
         raise GenopError(f"{source} does not exist", code="not_found")
+    if source.is_file() and not is_plan_candidate(source):
+        raise GenopError(f"{source.name} looks like a file still being written (a name starting with '.' "
+                         f"or ending {', '.join(IGNORED_SUFFIXES)}); rename it when it is complete",
+                         code="incomplete_file")
     files = [source] if source.is_file() else sorted(p for p in source.iterdir() if is_plan_candidate(p))
     batch = new_batch(folders)
-    for path in files:
-        shutil.copy2(path, _free_name(batch, path.name))
+    try:
+        for path in files:
+            shutil.copy2(path, _free_name(batch, path.name))
+    except OSError as exc:
+        raise GenopError(f"cannot read {exc.filename}: {exc.strerror}", code="unreadable") from exc
     return batch
 
 

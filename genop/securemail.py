@@ -9,6 +9,7 @@ the mail is composed; any problem stops it. There is no plaintext path.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,7 +84,10 @@ def compose(session: Session, case: Case, mail: SecureMail, *, agreement: Agreem
     for attachment in mail.attachments:
         inner.add_attachment(attachment.content, maintype=attachment.maintype,
                              subtype=attachment.subtype, filename=attachment.filename)
-    message_id = make_message_id(key, sender.rsplit("@", 1)[-1])
+    # a fresh nonce per row: a reset case store (numbers from 1 again) never reuses a Message-ID;
+    # the row keeps it, so every resend of this mail carries the same one
+    message_id = row.message_id if row is not None else make_message_id(
+        f"{key}:{uuid.uuid4()}", sender.rsplit("@", 1)[-1])
     raw = build_message(inner, sender=sender, to=[recipient], subject=mail.subject,
                         message_id=message_id, date=now, signer=signer, recipients=[reader])
     if row is None:

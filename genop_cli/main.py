@@ -16,6 +16,7 @@ from genop.cases import case_view
 from genop.clock import parse_as_of
 from genop.consent import ConsentAnswer, ConsentDecision, ConsentMethod
 from genop.errors import CaseNotFound, GenopError
+from genop.states import CaseState
 from genop.inbox import stage_copy
 from genop.outbox import list_messages, outbox_view
 from genop.runtime import Runtime, current_runtime
@@ -119,6 +120,10 @@ def case() -> None:
 @json_option
 def case_show(case_number: str, as_json: bool) -> None:
     """A case with its reasons, deadlines and audit trail."""
+    show_case(case_number, as_json)
+
+
+def show_case(case_number: str, as_json: bool) -> None:
     runtime = current_runtime()
     with runtime.store.session() as session:
         view = case_view(get_case(session, case_number, with_events=True), runtime.agreement, events=True)
@@ -129,7 +134,8 @@ def case_show(case_number: str, as_json: bool) -> None:
 
 
 @case.command("list")
-@click.option("--state", default=None, help="Only cases in this state (e.g. awaiting_consent).")
+@click.option("--state", type=click.Choice([s.value for s in CaseState]), default=None,
+              help="Only cases in this state.")
 @click.option("--municipality", default=None, help="Only this municipality code (185, 155).")
 @json_option
 def case_list(state: str | None, municipality: str | None, as_json: bool) -> None:
@@ -197,7 +203,11 @@ def consent(case_number: str, decision: str | None, recorded_by: str | None,
     state = consent_cli.wait_for_outcome(runtime, case_number, wait_seconds)
     if as_json:
         output.emit_json({"case_number": case_number.upper(), "decision": decision, "state": state})
-    else:
+    if state == "awaiting_consent":
+        _fail(f"the answer was handed to Prefect but the run consent-{case_number.upper()} has not acted "
+              f"on it within {wait_seconds:.0f} s: is `make run` serving the deployments? See the run in "
+              "the Prefect UI", EXIT_ERROR)
+    if not as_json:
         output.console.print(f"consent {decision} recorded for {case_number.upper()}; case is now {state}")
 
 
@@ -221,13 +231,11 @@ def case_forward_cmd(case_number: str, as_json: bool) -> None:
     url = require_server(runtime.settings)
     from flows.forward import case_forward
 
+    delays = runtime.settings.smtp_retry_delays
+    output.errors.print(f"sending the order for {case_number.upper()} (if the mail server is down, "
+                        f"retries take up to {sum(delays)} s) …")
     state = run_flow(url, case_forward, case_number=case_number.upper())
-    with runtime.store.session() as session:
-        view = case_view(get_case(session, case_number, with_events=True), runtime.agreement, events=True)
-    if as_json:
-        output.emit_json(view)
-    else:
-        output.print_case(view)
+    show_case(case_number, as_json)
     if state != "forwarded":
         _fail(f"{case_number.upper()} is {state}; see the audit trail above", EXIT_ERROR)
 
@@ -293,3 +301,6 @@ def system_up() -> None:
 
 def main() -> None:
     cli(prog_name="genop")
+
+
+from genop_cli import training as _training  # noqa: E402,F401 - registers the training commands

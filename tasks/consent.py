@@ -9,16 +9,31 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from genop.clock import now_utc, today
-from genop.consent import ConsentAlreadyRecorded, ConsentAnswer, ConsentDecision, ConsentMethod, register_wait, record_consent
+from genop.consent import (
+    ConsentAlreadyRecorded,
+    ConsentAnswer,
+    ConsentDecision,
+    ConsentError,
+    ConsentMethod,
+    record_consent,
+    register_wait,
+)
 from genop.runtime import current_runtime
+from tasks.privacy import private_errors
 from genop.store.repository import get_case
 
 CONSENT_DEPLOYMENT = "case-consent/case-consent"
+ALREADY_RECORDED = "already_recorded"
+NOT_AWAITED = "not_awaited"
+INVALID_ANSWER = "invalid_answer"
 
 
-def consent_key(case_number: str) -> str:
-    """Prefect's input key must be lowercase letters, digits and dashes, or the UI shows no form."""
-    return "consent-" + case_number.lower()
+def consent_key(case_number: str, attempt: int = 0) -> str:
+    """Prefect's input key must be lowercase letters, digits and dashes, or the UI shows no form.
+
+    ``attempt`` > 0: the wait re-opened after an answer the domain could not accept.
+    """
+    return "consent-" + case_number.lower() + (f"-{attempt}" if attempt else "")
 
 
 @task(name="open-consent-wait", cache_policy=NO_CACHE)
@@ -30,6 +45,7 @@ def open_consent_wait(case_number: str, flow_run_id: str) -> bool:
 
 
 @task(name="record-consent", cache_policy=NO_CACHE)
+@private_errors
 def record_consent_answer(case_number: str, decision: str, method: str, decided_on: date,
                           recorded_by: str) -> str:
     """The answer, recorded once; a second answer is refused and the first one stands."""
@@ -41,8 +57,10 @@ def record_consent_answer(case_number: str, decision: str, method: str, decided_
     except ConsentAlreadyRecorded:
         get_run_logger().warning("consent for %s was already recorded; this answer is ignored",
                                  case_number)
-        with runtime.store.session() as session:
-            return get_case(session, case_number).state
+        return ALREADY_RECORDED
+    except ConsentError as error:
+        get_run_logger().warning("consent answer for %s not accepted: %s", case_number, error.code)
+        return NOT_AWAITED if error.code == "consent_not_awaited" else INVALID_ANSWER
 
 
 @task(name="start-consent-waits", cache_policy=NO_CACHE)
@@ -67,6 +85,8 @@ def start_consent_waits(case_numbers: list[str], attempt: str = "0") -> list[str
                            "by the consent-reconcile flow", CONSENT_DEPLOYMENT, len(case_numbers))
             return started
         started.append(str(run.id))
+        with runtime.store.session() as session:  # known at once: reconcile must not start another
+            register_wait(session, number, str(run.id), now_utc())
     if started:
         logger.info("opened %d consent wait(s)", len(started))
     return started

@@ -14,6 +14,7 @@ from genop.forwarding import letter_sent, mark_forward_failed, mark_forwarded, p
 from genop.mailer import SmtpSettings
 from genop.outbox import Delivery, deliver, letter_writer, smtp_sender
 from genop.runtime import current_runtime
+from tasks.privacy import private_errors
 from genop.store.models import OutboxMessage
 
 
@@ -23,6 +24,7 @@ def _only_temporary(_task: Task, _run: TaskRun, state: State) -> bool:
 
 
 @task(name="prepare-order", cache_policy=NO_CACHE)
+@private_errors
 def prepare_order_task(case_number: str) -> int:
     runtime = current_runtime()
     with runtime.store.session() as session:
@@ -62,6 +64,7 @@ def record_forward_failed(case_number: str, reason: str) -> str:
 
 
 @task(name="write-refusal-letter", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@private_errors
 def write_refusal_letter(case_number: str) -> Delivery:
     runtime = current_runtime()
     now = now_utc()

@@ -19,6 +19,7 @@ from genop.clock import parse_as_of
 from genop.inbox import batch_files, claim_inbox, remove_empty_batch, stage_copy, stale_batches
 from genop.intake import IntakeOutcome, summarise
 from genop.runtime import current_runtime
+from tasks.privacy import private_errors
 
 
 @task(name="stage-plans", cache_policy=NO_CACHE)
@@ -48,6 +49,7 @@ def list_batch(batch: str) -> list[str]:
 
 
 @task(name="take-in-plans", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+@private_errors
 def take_in_plans(batch: str, names: list[str], as_of: date | None) -> list[IntakeOutcome]:
     """Parse, decide and record one chunk of a batch in one transaction per chunk."""
     runtime = current_runtime()

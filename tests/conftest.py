@@ -50,13 +50,23 @@ for _name in [n for n in os.environ if n.startswith("GENOP_") and n != "GENOP_RE
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[str]:
-    """A real Prefect server (the same `prefect server start` that `make run` uses)."""
+    """A real Prefect server (the same `prefect server start` that `make run` uses).
+
+    Its own database is PostgreSQL when one is reachable (a throw-away database): the
+    suite drives many runs at once, more than Prefect's SQLite backend takes without
+    "database is locked" 503s on a 2-core machine. Without PostgreSQL it uses SQLite.
+    """
     url = os.environ["PREFECT_API_URL"]
     log = (_PREFECT_HOME / "server.log").open("wb")
+    env = {**os.environ, "PREFECT_UI_ENABLED": "false"}
+    prefect_db = _create_prefect_database()
+    if prefect_db:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = prefect_db
+        os.environ["GENOP_TEST_PREFECT_DB"] = prefect_db
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
          "--port", str(_PREFECT_PORT)],
-        env={**os.environ, "PREFECT_UI_ENABLED": "false"}, stdout=log, stderr=subprocess.STDOUT,
+        env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     import httpx
 
@@ -79,7 +89,29 @@ def prefect_server() -> Iterator[str]:
         server.wait(timeout=20)
     except subprocess.TimeoutExpired:
         server.kill()
+    if prefect_db:
+        _drop_database(prefect_db.rsplit("/", 1)[-1])
     shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
+
+
+def _create_prefect_database() -> str | None:
+    if _postgres_unavailable_reason():
+        return None
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"genop_prefect_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_postgres_admin_url().replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(_postgres_admin_url()).set(drivername="postgresql+asyncpg", database=name) \
+        .render_as_string(hide_password=False)
+
+
+def _drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_postgres_admin_url().replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- databases -------------------------------------------------------------------------
@@ -124,8 +156,7 @@ def postgres_url(postgres_admin: str) -> Iterator[str]:
     from genop.store.db import open_store
 
     open_store.cache_clear()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _drop_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

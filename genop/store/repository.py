@@ -39,6 +39,7 @@ def cases_by_plan_id(session: Session, plan_ids: Iterable[str]) -> dict[str, Cas
         chunk = ids[start:start + _IN_CHUNK]
         rows = session.scalars(
             select(Case).where(Case.plan_id.in_(chunk)).options(selectinload(Case.documents))
+            .with_for_update(of=Case)
         )
         found.update({case.plan_id: case for case in rows})
     return found

@@ -10,124 +10,36 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import os
-import shutil
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Iterator
-from datetime import date
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from genop.mailsink import start_sink
 from genop.store.repository import get_case
-from genop_cli.main import cli, create_demo_certificates
-from tests.conftest import EXAMPLES, ROOT
+from genop_cli.main import cli
+from tests.conftest import EXAMPLES
+from tests.flows.helpers import (
+    consent,
+    openssl_decrypt_and_verify,
+    run_input,
+    submit,
+    suspended_run,
+    wait_for,
+)
 
-AS_OF = date(2026, 11, 3)
-OPENSSL = shutil.which("openssl")
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-@pytest.fixture
-def system(prefect_server: str, genop_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """Demo certificates, a mail sink on a free port, and genop's deployments served."""
-    from genop.runtime import current_runtime
-
-    sink = start_sink(genop_env / "mail")
-    monkeypatch.setenv("GENOP_SMTP_PORT", str(sink.port))
-    monkeypatch.setenv("GENOP_SMTP_RETRY_DELAYS", "[0, 0]")
-    current_runtime.cache_clear()
-    runtime = current_runtime()
-    create_demo_certificates(runtime)
-    log = (genop_env / "serve.log").open("wb")
-    serve = subprocess.Popen([sys.executable, "-m", "flows.serve"], cwd=ROOT, env=dict(os.environ),
-                             stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_for(lambda: _deployment_served("case-consent"), 60, "case-consent to be served")
-        yield {"runtime": runtime, "sink": sink, "mail": genop_env / "mail",
-               "certs": runtime.settings.certificates_dir}
-    finally:
-        serve.terminate()
-        serve.wait(timeout=30)
-        sink.stop()
-
-
-def _deployment_served(name: str) -> bool:
-    import httpx
-
-    response = httpx.post(os.environ["PREFECT_API_URL"] + "/deployments/filter",
-                          json={"deployments": {"name": {"any_": [name]}}}, timeout=5)
-    return response.status_code == 200 and bool(response.json())
-
-
-def _submit(path: Path) -> str:
-    result = CliRunner().invoke(cli, ["plan", "submit", str(path), "--as-of", AS_OF.isoformat(), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)["case_number"]
-
-
-def _suspended_run(runtime, case_number: str):
-    """The case's consent run once Prefect shows it Suspended (waiting for input)."""
-    from prefect.client.orchestration import get_client
-
-    def check():
-        with runtime.store.session() as session:
-            run_id = get_case(session, case_number).consent_run_id
-        if not run_id:
-            return None
-        from prefect.exceptions import ObjectNotFound
-
-        with get_client(sync_client=True) as client:
-            try:
-                run = client.read_flow_run(uuid.UUID(run_id))
-            except ObjectNotFound:  # a deleted run, until the new wait registers itself
-                return None
-        return run if run.state and run.state.is_paused() else None
-
-    return _wait_for(check, 60, f"{case_number}'s consent run to suspend")
-
-
-def _run_input(run_id, key: str) -> dict:
-    """What the UI reads to build the Resume form."""
-    import httpx
-
-    response = httpx.get(f"{os.environ['PREFECT_API_URL']}/flow_runs/{run_id}/input/{key}", timeout=5)
-    response.raise_for_status()
-    value = response.json()
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _consent(case_number: str, *extra: str) -> object:
-    return CliRunner().invoke(cli, ["consent", case_number, *extra, "--by", "Sagsbehandler Test",
-                                    "--date", "2026-11-03", "--wait", "60", "--json"])
 
 
 def test_consent_given_in_cli_forwards_one_verified_order(system, tmp_path):
     runtime = system["runtime"]
-    number = _submit(EXAMPLES / "plan-example.json")
-    run = _suspended_run(runtime, number)
+    number = submit(EXAMPLES / "plan-example.json")
+    run = suspended_run(runtime, number)
     assert run.name == f"consent-{number}"
     assert run.state.name == "Suspended"
     keyset = run.state.state_details.run_input_keyset
     assert keyset, "the UI needs an input schema to show the form"
-    schema = _run_input(run.id, keyset["schema"])
+    schema = run_input(run.id, keyset["schema"])
     assert {"decision", "method", "decided_on", "recorded_by"} <= set(schema["properties"])
 
-    done = _consent(number, "--given")
+    done = consent(number, "--given")
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["state"] == "forwarded"
 
@@ -137,7 +49,7 @@ def test_consent_given_in_cli_forwards_one_verified_order(system, tmp_path):
     raw_text = mail.read_bytes().decode("ascii", "replace")
     for secret in ("010145", "Karen", "Jensen", "DS720", "lårbenshals"):
         assert secret not in raw_text, f"{secret} visible outside the encryption"
-    content = _openssl_decrypt_and_verify(mail, system["certs"], tmp_path)
+    content = openssl_decrypt_and_verify(mail, system["certs"], tmp_path)
     attachments = {part.get_filename(): part.get_payload(decode=True)
                    for part in content.walk() if part.get_filename()}
     assert attachments[f"genoptraeningsplan-{number}.json"] == (EXAMPLES / "plan-example.json").read_bytes()
@@ -150,7 +62,7 @@ def test_consent_given_in_cli_forwards_one_verified_order(system, tmp_path):
         kinds = [e.kind for e in case.events]
         assert kinds[-4:] == ["consent_wait_opened", "consent_recorded", "order_prepared", "forwarded"]
 
-    again = _consent(number, "--given")
+    again = consent(number, "--given")
     assert again.exit_code == 1
     assert "already recorded" in again.stderr
 
@@ -161,30 +73,17 @@ def test_consent_given_in_cli_forwards_one_verified_order(system, tmp_path):
     assert [(o["key"], o["status"], o["attempts"]) for o in outbox] == [(f"{number}:order", "sent", 1)]
 
 
-def _openssl_decrypt_and_verify(mail: Path, certs: Path, work: Path) -> email.message.Message:
-    if OPENSSL is None:
-        pytest.skip("openssl command line not installed")
-    decrypted, verified = work / "decrypted.eml", work / "content.eml"
-    subprocess.run([OPENSSL, "smime", "-decrypt", "-in", str(mail), "-recip", str(certs / "copenhagen.crt"),
-                    "-inkey", str(certs / "copenhagen.key"), "-out", str(decrypted)], check=True,
-                   capture_output=True)
-    verify = subprocess.run([OPENSSL, "smime", "-verify", "-in", str(decrypted), "-CAfile",
-                             str(certs / "ca.crt"), "-out", str(verified)], capture_output=True, text=True)
-    assert verify.returncode == 0, verify.stderr
-    assert "Verification successful" in verify.stderr
-    return email.message_from_bytes(verified.read_bytes())
-
-
 def test_consent_refused_writes_the_letter_and_closes_the_case(system):
     runtime = system["runtime"]
-    number = _submit(EXAMPLES / "plan-dragor.json")
-    _suspended_run(runtime, number)
+    number = submit(EXAMPLES / "plan-dragor.json")
+    suspended_run(runtime, number)
 
-    done = _consent(number, "--refused", "--method", "phone_with_written_confirmation")
+    done = consent(number, "--refused", "--method", "phone_with_written_confirmation")
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["state"] == "consent_refused"
     assert list(system["mail"].glob("*.eml")) == []
-    [letter] = (runtime.settings.letters_dir / number).glob("*.html")
+    [letter] = wait_for(lambda: list((runtime.settings.letters_dir / number).glob("*.html")), 30,
+                        "the refusal letter (written right after the decision is recorded)")
     text = letter.read_text(encoding="utf-8")
     assert "kan kommunen som udgangspunkt ikke give dig genoptræningen" in text
     assert "Du kan altid ombestemme dig" in text
@@ -198,14 +97,14 @@ def test_answer_given_like_the_ui_form_wins_and_the_cli_answer_is_refused(system
     from prefect.flow_runs import resume_flow_run
 
     runtime = system["runtime"]
-    number = _submit(EXAMPLES / "plan-example.json")
-    run = _suspended_run(runtime, number)
+    number = submit(EXAMPLES / "plan-example.json")
+    run = suspended_run(runtime, number)
     resume_flow_run(run.id, run_input={"decision": "given", "method": "digital",
                                        "decided_on": "2026-11-03", "recorded_by": "UI Bruger"})
-    late = _consent(number, "--refused")
+    late = consent(number, "--refused")
     assert late.exit_code == 1
     assert "already" in late.stderr or "no longer open" in late.stderr
-    _wait_for(lambda: _state(runtime, number) == "forwarded", 60, "forwarding after the UI answer")
+    wait_for(lambda: _state(runtime, number) == "forwarded", 60, "forwarding after the UI answer")
     with runtime.store.session() as session:
         assert get_case(session, number).consent_recorded_by == "UI Bruger"
 
@@ -215,13 +114,13 @@ def test_malformed_run_input_is_refused_and_the_wait_stays_open(system):
     from genop_cli.consent import resume_with
 
     runtime = system["runtime"]
-    number = _submit(EXAMPLES / "plan-example.json")
-    run = _suspended_run(runtime, number)
+    number = submit(EXAMPLES / "plan-example.json")
+    run = suspended_run(runtime, number)
     with pytest.raises(GenopError) as refused:
         resume_with(str(run.id), {"decision": "maybe", "method": "written", "decided_on": "yesterday",
                                   "recorded_by": ""}, number)
     assert refused.value.code == "consent_rejected_by_prefect"
-    assert _suspended_run(runtime, number).id == run.id
+    assert suspended_run(runtime, number).id == run.id
     assert _state(runtime, number) == "awaiting_consent"
 
 
@@ -230,7 +129,7 @@ def test_consent_for_unknown_or_closed_case_is_refused(system, tmp_path):
 
     unknown = CliRunner().invoke(cli, ["consent", "GEN-2026-999999", "--given", "--by", "X"])
     assert unknown.exit_code == 4 and "no case" in unknown.stderr
-    closed = _submit(write_plan(tmp_path, "kbh.json", plan_id="GOP-KBH-1", citizen__municipality_code="101"))
+    closed = submit(write_plan(tmp_path, "kbh.json", plan_id="GOP-KBH-1", citizen__municipality_code="101"))
     refused = CliRunner().invoke(cli, ["consent", closed, "--given", "--by", "X"])
     assert refused.exit_code == 1 and "not waiting for consent" in refused.stderr
 
@@ -239,8 +138,8 @@ def test_reconcile_reopens_a_wait_prefect_lost(system):
     from prefect.client.orchestration import get_client
 
     runtime = system["runtime"]
-    number = _submit(EXAMPLES / "plan-example.json")
-    lost = _suspended_run(runtime, number)
+    number = submit(EXAMPLES / "plan-example.json")
+    lost = suspended_run(runtime, number)
     with get_client(sync_client=True) as client:
         client.delete_flow_run(lost.id)
     listed = json.loads(CliRunner().invoke(cli, ["case", "list", "--state", "awaiting_consent",
@@ -249,7 +148,7 @@ def test_reconcile_reopens_a_wait_prefect_lost(system):
     result = CliRunner().invoke(cli, ["consent-reconcile"])
     assert result.exit_code == 0, result.output
     assert "1 wait(s) opened" in result.stdout
-    reopened = _wait_for(lambda: (r := _suspended_run(runtime, number)).id != lost.id and r, 60,
+    reopened = wait_for(lambda: (r := suspended_run(runtime, number)).id != lost.id and r, 60,
                          "a new consent wait")
     assert reopened.name == f"consent-{number}"
 

@@ -125,3 +125,37 @@ def _outbox(runtime):
         for row in rows:
             session.expunge(row)
     return rows
+
+
+def test_offers_import_records_offers_books_transport_and_reports_bad_lines(forwarding_env, tmp_path):
+    from datetime import date
+
+    from flows.training import offers_import
+
+    handler = MailSink(tmp_path / "mail")
+    controller = SinkController(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        runtime = _use_port(forwarding_env, controller.port)
+        number = consented_case(runtime, tmp_path)
+        with runtime.store.session() as session:
+            case = get_case(session, number)
+            case.state, case.forwarded_on = "forwarded", date(2026, 11, 4)
+        offers = tmp_path / "offers.csv"
+        offers.write_text("case_number,first_session\n"
+                          f"{number},2026-11-06T10:00\n"
+                          "GEN-2026-999999,2026-11-06\n"
+                          f"{number},next week\n", encoding="utf-8")
+        result = offers_import(path=str(offers), as_of=date(2026, 11, 5))
+        again = offers_import(path=str(offers), as_of=date(2026, 11, 5))
+    finally:
+        controller.stop()
+    statuses = [(o["case_number"], o["status"]) for o in result["offers"]]
+    assert statuses == [(number, "recorded"), ("GEN-2026-999999", "rejected")]
+    assert "no case" in result["offers"][1]["reason"]
+    assert result["rejected_lines"][0]["line"] == 4 and "next week" in result["rejected_lines"][0]["reason"]
+    assert [o["status"] for o in again["offers"]][:1] == ["unchanged"]
+    assert len(handler.stored()) == 1  # the transport booking, once
+    with runtime.store.session() as session:
+        case = get_case(session, number)
+        assert case.first_session_at is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -15,8 +14,9 @@ from sqlalchemy import func, select
 
 from genop.store.models import Case, QuarantinedFile
 from genop_cli.main import cli
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES
 from tests.factories import write_plan
+from tests.flows.helpers import everything_prefect_holds, prefect_database_bytes
 
 AS_OF = date(2026, 11, 3)
 
@@ -91,7 +91,7 @@ def test_cli_submit_runs_intake_through_the_server_and_prints_the_case(runtime):
     shown = runner.invoke(cli, ["case", "show", case["case_number"], "--json"])
     assert shown.exit_code == 0, shown.output
     trail = json.loads(shown.stdout)["events"]
-    assert [e["kind"] for e in trail] == ["plan_received", "scope_decided", "deadlines_set"]
+    assert [e["kind"] for e in trail][:3] == ["plan_received", "scope_decided", "deadlines_set"]
 
     listed = runner.invoke(cli, ["case", "list", "--state", "awaiting_consent", "--municipality", "185",
                                  "--json"])
@@ -145,58 +145,14 @@ def test_no_personal_data_reaches_prefect(runtime, tmp_path, prefect_server):
 
     secrets = [name, "Privatsen", cpr, cpr.replace("-", ""), bad_cpr, bad_cpr.replace("-", ""),
                "Hjerneblødning", "DI639"]
-    haystack = _everything_prefect_holds()
+    haystack = everything_prefect_holds()
     assert "intake finished" in haystack, "the scan must see the run's logs to mean anything"
     assert "GEN-2026-" in haystack
     for secret in secrets:
         assert secret not in haystack, f"{secret!r} found in Prefect"
-    raw_db = (Path(_prefect_home()) / "prefect.db").read_bytes()
+    raw_db = prefect_database_bytes()
     for secret in secrets:
         assert secret.encode() not in raw_db
-
-
-def _prefect_home() -> str:
-    import os
-
-    return os.environ["PREFECT_HOME"]
-
-
-def _everything_prefect_holds() -> str:
-    """Flow runs, task runs, logs and artifacts as Prefect's API returns them, as one text."""
-    from prefect.client.orchestration import get_client
-
-    async def read() -> str:
-        import time
-
-        async with get_client() as client:
-            deadline = time.monotonic() + 10
-            while True:
-                logs = await client.read_logs()
-                if any("intake finished" in log.message for log in logs) or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.3)
-            parts = [r.model_dump_json() for r in await client.read_flow_runs()]
-            parts += [r.model_dump_json() for r in await client.read_task_runs()]
-            parts += [log.model_dump_json() for log in logs]
-            parts += [a.model_dump_json() for a in await client.read_artifacts()]
-            return "\n".join(parts)
-
-    text = asyncio.run(read())
-    # the server's SQLite file is written by another process; give it its WAL checkpoint
-    db = Path(_prefect_home()) / "prefect.db"
-    if db.exists():
-        with sqlite3.connect(db) as conn:
-            conn.execute("PRAGMA wal_checkpoint(FULL)")
-    return text
-
-
-def test_domain_core_never_imports_prefect():
-    import subprocess
-    import sys
-
-    code = ("import sys, genop.intake, genop.runtime, genop.scope, genop.cases, genop.store.repository;"
-            "assert 'prefect' not in sys.modules, 'domain imported prefect'")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def test_cli_without_server_says_so_in_one_line(tmp_path):

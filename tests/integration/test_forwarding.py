@@ -18,10 +18,9 @@ from genop.consent import ConsentAnswer, ConsentDecision, ConsentMethod, record_
 from genop.errors import CertificateError, GenopError
 from genop.forwarding import prepare_order
 from genop.mailer import SmtpSettings
-from genop.mailsink import MailSink, start_sink
+from genop.mailsink import MailSink
 from genop.outbox import deliver, smtp_sender
 from genop.store.models import OutboxMessage
-from genop_cli.main import create_demo_certificates
 from tests.factories import write_plan
 
 AS_OF = date(2026, 11, 3)
@@ -38,19 +37,6 @@ def consented_case(runtime, tmp_path: Path, plan_id: str = "GOP-FWD-1") -> str:
     with runtime.store.session() as session:
         record_consent(session, outcome.case_number, answer, today=AS_OF, now=now_utc())
     return outcome.case_number
-
-
-@pytest.fixture
-def certified(runtime):
-    create_demo_certificates(runtime)
-    return runtime
-
-
-@pytest.fixture
-def sink(tmp_path):
-    controller = start_sink(tmp_path / "mail")
-    yield controller
-    controller.stop()
 
 
 def _prepare(runtime, number: str) -> OutboxMessage:
@@ -196,3 +182,34 @@ def _write_pair(folder: Path, party: str, cert, key) -> None:
     (folder / f"{party}.key").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 
+
+
+def test_a_case_without_consent_is_never_forwarded_however_often_it_is_tried(certified, tmp_path):
+    from genop.forwarding import mark_forward_failed
+    from genop.inbox import stage_copy
+    from genop.store.repository import get_case
+
+    write_plan(tmp_path / "n", "plan.json", plan_id="GOP-NEVER")
+    batch = stage_copy(tmp_path / "n", certified.settings.folders)
+    [outcome] = certified.intake.take_in(sorted(batch.iterdir()), AS_OF)
+    for _ in range(2):
+        with pytest.raises(GenopError) as error:
+            _prepare(certified, outcome.case_number)
+        assert error.value.code == "not_forwardable"
+        with certified.store.session() as session:
+            mark_forward_failed(session, outcome.case_number, "test", now_utc())
+    with certified.store.session() as session:
+        assert get_case(session, outcome.case_number).state == "awaiting_consent"
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_message_ids_never_repeat_across_case_stores(certified, tmp_path):
+    """A reset store numbers cases from 1 again; the receiver must not drop the new order."""
+    from genop.runtime import build_runtime
+    from genop.settings import Settings
+
+    number = consented_case(certified, tmp_path)
+    other = build_runtime(Settings(home=tmp_path / "other", certs_dir=certified.settings.certificates_dir,
+                                   database_url=f"sqlite:///{tmp_path / 'other.sqlite'}"))
+    assert consented_case(other, tmp_path / "x") == number
+    assert _prepare(certified, number).message_id != _prepare(other, number).message_id

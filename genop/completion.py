@@ -1,0 +1,135 @@
+"""Completion (agreement "Case lifecycle" 7, §7): the final status (*slutstatus*).
+
+With the citizen's consent it is sent to Tårnby (signed by Copenhagen, encrypted to
+Tårnby), and Dragør is informed for its citizens; without consent nothing is sent and
+the trail says why. The course is then completed and eligible for settlement in the
+month of ``completed_on`` (agreement §8: settlement is always on completed courses).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
+
+from genop.config import Agreement
+from genop.errors import GenopError
+from genop.securemail import Attachment, SecureMail, compose, contact_of
+from genop.settings import Settings
+from genop.states import CaseState
+from genop.store.models import Case, FinalStatus, OutboxMessage
+from genop.store.repository import append_event, get_case_for_update
+from genop.templates import render
+
+COMPLETABLE = {CaseState.FORWARDED, CaseState.IN_TRAINING}
+
+
+class CompletionError(GenopError):
+    code = "completion_error"
+
+
+class FinalStatusDocument(BaseModel):
+    """The slutstatus file (PLAN_FORMAT.md "Final status")."""
+
+    model_config = ConfigDict(extra="allow")
+
+    case_number: str = Field(min_length=1)
+    completed_on: date
+    assessment: str = Field(min_length=1)
+    consent_to_share: bool
+
+
+@dataclass(frozen=True)
+class Completion:
+    case_number: str
+    completed_on: date
+    settlement_month: str
+    outbox_ids: tuple[int, ...]
+    shared: bool
+
+
+def parse_final_status(content: bytes) -> FinalStatusDocument:
+    try:
+        data = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CompletionError(f"the final status file is not valid JSON: {exc}", code="malformed_json") from exc
+    try:
+        return FinalStatusDocument.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "document"
+        raise CompletionError(f"final status field {field}: {first['msg']}", code="invalid_final_status") from exc
+
+
+def complete_case(session: Session, case_number: str, content: bytes, *, agreement: Agreement,
+                  settings: Settings, as_of: date, now: datetime) -> Completion:
+    """Record the final status once; a second, identical submission changes nothing."""
+    status = parse_final_status(content)
+    if status.case_number.strip().upper() != case_number.strip().upper():
+        raise CompletionError(f"the final status is for {status.case_number}, not {case_number}",
+                              code="case_mismatch")
+    case = get_case_for_update(session, case_number)
+    existing = session.query(FinalStatus).filter_by(case_id=case.id).one_or_none()
+    if existing is not None:
+        if existing.document != content:
+            raise CompletionError(f"case {case.case_number} already has a different final status "
+                                  f"(completed {existing.completed_on})", code="already_completed")
+        return _completion(case, existing, _mails(session, case, existing, agreement, settings, now))
+    _check(case, status, as_of)
+    final = FinalStatus(case=case, completed_on=status.completed_on, assessment=status.assessment,
+                        consent_to_share=status.consent_to_share, document=content, received_at=now)
+    session.add(final)
+    case.state = CaseState.COMPLETED
+    case.completed_on = status.completed_on
+    case.updated_at = now
+    month = f"{status.completed_on:%Y-%m}"
+    append_event(session, case, "completed",
+                 f"course completed {status.completed_on}; final status received; eligible for "
+                 f"settlement in {month} (agreement §8)", now, {"completed_on": status.completed_on.isoformat()})
+    if not status.consent_to_share:
+        append_event(session, case, "final_status_not_shared",
+                     "the citizen did not consent to share the final status: nothing was sent "
+                     "(agreement §7: sent to Tårnby only with the citizen's consent)", now)
+    session.flush()
+    return _completion(case, final, _mails(session, case, final, agreement, settings, now))
+
+
+def _check(case: Case, status: FinalStatusDocument, as_of: date) -> None:
+    if case.state not in COMPLETABLE:
+        raise CompletionError(f"case {case.case_number} is {case.state}: only a forwarded case in "
+                              "training can be completed", code="not_in_training")
+    if status.completed_on > as_of:
+        raise CompletionError(f"completed_on {status.completed_on} is after the as-of day {as_of}",
+                              code="completed_in_future")
+    if case.forwarded_on and status.completed_on < case.forwarded_on:
+        raise CompletionError(f"completed_on {status.completed_on} is before the case was forwarded "
+                              f"({case.forwarded_on})", code="completed_before_forwarded")
+
+
+def _mails(session: Session, case: Case, final: FinalStatus, agreement: Agreement, settings: Settings,
+           now: datetime) -> list[OutboxMessage]:
+    if not final.consent_to_share:
+        return []
+    context = {"case_number": case.case_number, "completed_on": final.completed_on,
+               "sender": contact_of("copenhagen", agreement), "recipient": contact_of("tarnby", agreement)}
+    report = render("documents/final_status.da.html.j2", assessment=final.assessment, **context)
+    mails = [SecureMail(
+        "final_status", "copenhagen", "tarnby",
+        render("mail/final_status.subject.da.txt.j2", case_number=case.case_number).strip(),
+        render("mail/final_status.da.txt.j2", **context),
+        (Attachment(f"slutstatus-{case.case_number}.html", report.encode("utf-8"), "text", "html"),))]
+    if case.payer == "dragor":
+        mails.append(SecureMail(
+            "final_status_dragor", "tarnby", "dragor",
+            render("mail/completed_dragor.subject.da.txt.j2", case_number=case.case_number).strip(),
+            render("mail/completed_dragor.da.txt.j2", **{**context, "sender": contact_of("tarnby", agreement),
+                                                         "recipient": contact_of("dragor", agreement)})))
+    return [compose(session, case, mail, agreement=agreement, settings=settings, now=now) for mail in mails]
+
+
+def _completion(case: Case, final: FinalStatus, rows: list[OutboxMessage]) -> Completion:
+    return Completion(case.case_number, final.completed_on, f"{final.completed_on:%Y-%m}",
+                      tuple(row.id for row in rows), final.consent_to_share)

@@ -1,0 +1,66 @@
+"""Fixtures for the flow tests: a served genop (deployments, mail sink, demo certificates)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from genop.mailsink import start_sink
+from genop_cli.main import create_demo_certificates
+from tests.conftest import ROOT
+from tests.flows.helpers import deployment_served, wait_for
+
+
+@pytest.fixture
+def system(prefect_server: str, genop_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """Demo certificates, a mail sink on a free port, and genop's deployments served."""
+    from genop.runtime import current_runtime
+
+    sink = start_sink(genop_env / "mail")
+    monkeypatch.setenv("GENOP_SMTP_PORT", str(sink.port))
+    monkeypatch.setenv("GENOP_SMTP_RETRY_DELAYS", "[0, 0]")
+    current_runtime.cache_clear()
+    runtime = current_runtime()
+    create_demo_certificates(runtime)
+    log = (genop_env / "serve.log").open("wb")
+    serve = subprocess.Popen([sys.executable, "-m", "flows.serve"], cwd=ROOT, env=dict(os.environ),
+                             stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: deployment_served("case-consent"), 60, "case-consent to be served")
+        yield {"runtime": runtime, "sink": sink, "mail": genop_env / "mail",
+               "certs": runtime.settings.certificates_dir}
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+        sink.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_runs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Runs a test leaves scheduled or waiting (e.g. consent waits opened by intake) must not be
+    picked up by the next test's served process, which works on another case store."""
+    yield
+    if "prefect_server" in request.fixturenames:
+        _delete_unfinished_runs()
+
+
+def _delete_unfinished_runs() -> None:
+    """Waits left by this test must not be picked up by the next test's served process (its own store)."""
+    from prefect.client.orchestration import get_client
+
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    unfinished = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[
+        StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED])))
+    with get_client(sync_client=True) as client:
+        while runs := client.read_flow_runs(flow_run_filter=unfinished, limit=200):
+            for run in runs:
+                client.delete_flow_run(run.id)
+
+
