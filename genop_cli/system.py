@@ -72,6 +72,8 @@ def run_system(runtime: Runtime) -> int:
                 child.kill()
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    # Ctrl-C stops everything, also when started from a shell that ignores SIGINT for background jobs
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server_log = (log_dir / "prefect-server.log").open("ab")
         children.append(subprocess.Popen(
