@@ -14,6 +14,14 @@ from genop_cli.main import EXIT_ERROR, GenopGroup, _fail, as_of_option, case, cl
 from genop_cli.server import require_server, run_flow
 
 
+def _run_training_flow(name: str, **parameters: object) -> dict:
+    """Run a flow of flows/training.py through the running server (it shows in the UI)."""
+    url = require_server(current_runtime().settings)
+    import flows.training
+
+    return run_flow(url, getattr(flows.training, name), **parameters)
+
+
 @case.command("offer")
 @click.argument("case_number")
 @click.option("--first-session", required=True, metavar="YYYY-MM-DD[THH:MM]",
@@ -23,12 +31,8 @@ from genop_cli.server import require_server, run_flow
 def case_offer_cmd(case_number: str, first_session: str, as_of: str | None, as_json: bool) -> None:
     """Record the first session offered; books transport when the plan asks for it."""
     parse_session_time(first_session)
-    runtime = current_runtime()
-    url = require_server(runtime.settings)
-    from flows.training import case_offer
-
-    result = run_flow(url, case_offer, case_number=case_number.upper(), first_session=first_session,
-                      as_of=parse_as_of(as_of))
+    result = _run_training_flow("case_offer", case_number=case_number.upper(),
+                                first_session=first_session, as_of=parse_as_of(as_of))
     show_case(case_number, as_json)
     if result["undelivered"]:
         _fail(f"{result['undelivered']} message(s) not delivered; re-run `genop case deliver "
@@ -39,11 +43,7 @@ def case_offer_cmd(case_number: str, first_session: str, as_of: str | None, as_j
 @click.argument("case_number")
 def case_deliver_cmd(case_number: str) -> None:
     """Deliver a case's composed but unsent mails (never twice)."""
-    runtime = current_runtime()
-    url = require_server(runtime.settings)
-    from flows.training import case_deliver
-
-    result = run_flow(url, case_deliver, case_number=case_number.upper())
+    result = _run_training_flow("case_deliver", case_number=case_number.upper())
     output.console.print(f"{result['pending']} pending message(s); {result['undelivered']} not delivered")
     if result["undelivered"]:
         sys_exit_undelivered(case_number)
@@ -55,13 +55,11 @@ def sys_exit_undelivered(case_number: str) -> None:
 
 def _note_and_deliver(case_number: str, note, reason: str, as_json: bool) -> None:  # noqa: ANN001
     runtime = current_runtime()
-    url = require_server(runtime.settings)
+    require_server(runtime.settings)  # before recording anything: the notice must also go out
     with runtime.store.session() as session:
         note(session, case_number, reason, agreement=runtime.agreement, settings=runtime.settings,
              now=now_utc())
-    from flows.training import case_deliver
-
-    result = run_flow(url, case_deliver, case_number=case_number.upper())
+    result = _run_training_flow("case_deliver", case_number=case_number.upper())
     show_case(case_number, as_json)
     if result["undelivered"]:
         sys_exit_undelivered(case_number)
@@ -96,12 +94,7 @@ def visits() -> None:
 @json_option
 def visits_import_cmd(path: Path, as_of: str | None, as_json: bool) -> None:
     """Import visits (CSV or JSON lines); every bad line is reported with its reason."""
-    runtime = current_runtime()
-    day = parse_as_of(as_of)
-    url = require_server(runtime.settings)
-    from flows.training import visits_import
-
-    report = run_flow(url, visits_import, path=str(path.resolve()), as_of=day)
+    report = _run_training_flow("visits_import", path=str(path.resolve()), as_of=parse_as_of(as_of))
     if as_json:
         output.emit_json(report)
         return
@@ -125,12 +118,7 @@ def offers() -> None:
 @json_option
 def offers_import_cmd(path: Path, as_of: str | None, as_json: bool) -> None:
     """Import offers (CSV: case_number,first_session); transport is booked as for `case offer`."""
-    runtime = current_runtime()
-    day = parse_as_of(as_of)
-    url = require_server(runtime.settings)
-    from flows.training import offers_import
-
-    result = run_flow(url, offers_import, path=str(path.resolve()), as_of=day)
+    result = _run_training_flow("offers_import", path=str(path.resolve()), as_of=parse_as_of(as_of))
     if as_json:
         output.emit_json(result)
         return
@@ -150,13 +138,8 @@ def offers_import_cmd(path: Path, as_of: str | None, as_json: bool) -> None:
 @json_option
 def complete_cmd(case_number: str, status_path: Path, as_of: str | None, as_json: bool) -> None:
     """Record the final status; with consent it is sent to Tårnby; the course can be settled."""
-    runtime = current_runtime()
-    day = parse_as_of(as_of)
-    url = require_server(runtime.settings)
-    from flows.training import case_complete
-
-    result = run_flow(url, case_complete, case_number=case_number.upper(),
-                      status_path=str(status_path.resolve()), as_of=day)
+    result = _run_training_flow("case_complete", case_number=case_number.upper(),
+                                status_path=str(status_path.resolve()), as_of=parse_as_of(as_of))
     show_case(case_number, as_json)
     if result["undelivered"]:
         sys_exit_undelivered(case_number)
@@ -167,12 +150,7 @@ def complete_cmd(case_number: str, status_path: Path, as_of: str | None, as_json
 @json_option
 def deadlines_cmd(as_of: str | None, as_json: bool) -> None:
     """Run the daily deadline check now (free-choice letters)."""
-    runtime = current_runtime()
-    day = parse_as_of(as_of)
-    url = require_server(runtime.settings)
-    from flows.training import case_deadlines
-
-    result = run_flow(url, case_deadlines, as_of=day)
+    result = _run_training_flow("case_deadlines", as_of=parse_as_of(as_of))
     if as_json:
         output.emit_json(result)
     else:

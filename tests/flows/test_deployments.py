@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import EXAMPLES, ROOT
+from tests.flows.helpers import wait_for
 
 
 def test_prefect_yaml_declares_intake_and_a_scheduled_inbox_poll_in_danish_time():
@@ -27,16 +27,6 @@ def test_prefect_yaml_declares_intake_and_a_scheduled_inbox_poll_in_danish_time(
     assert schedule.schedule.timezone == "Europe/Copenhagen"
     assert deployments["plan-intake"].schedules == []
     assert deployments["plan-intake"].entrypoint.endswith("intake.py:plan_intake")
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _deployment_names(api_url: str) -> set[str]:
@@ -55,7 +45,7 @@ def served(prefect_server: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     process = subprocess.Popen([sys.executable, "-m", "flows.serve"], cwd=ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_for(lambda: {"plan-intake", "inbox-poll"} <= _deployment_names(prefect_server), 60,
+        wait_for(lambda: {"plan-intake", "inbox-poll"} <= _deployment_names(prefect_server), 60,
                   "the deployments to be served")
         yield env
     finally:
@@ -102,7 +92,7 @@ def test_make_run_starts_the_ui_and_serves_the_deployments(tmp_path):
                                stderr=subprocess.STDOUT, text=True)
     api = f"http://127.0.0.1:{port}/api"
     try:
-        _wait_for(lambda: {"plan-intake", "inbox-poll", "case-consent", "case-forward",
+        wait_for(lambda: {"plan-intake", "inbox-poll", "case-consent", "case-forward",
                            "consent-reconcile"} <= _deployment_names(api), 150,
                   "genop system up to serve its deployments")
         ui = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
@@ -112,7 +102,7 @@ def test_make_run_starts_the_ui_and_serves_the_deployments(tmp_path):
         certs = tmp_path / "home" / "certs"
         assert {"ca.crt", "tarnby.crt", "tarnby.key", "copenhagen.crt", "copenhagen.key"} <= {
             p.name for p in certs.iterdir()}
-        _wait_for(lambda: _smtp_greets(smtp_port), 30, "the mail sink")
+        wait_for(lambda: _smtp_greets(smtp_port), 30, "the mail sink")
     finally:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
