@@ -10,7 +10,6 @@ certificate problem stops it — there is no plaintext fallback.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,9 +18,9 @@ from genop.clock import local
 from genop.config import Agreement
 from genop.cpr import parse_cpr
 from genop.errors import GenopError
-from genop.outbox import Status, find
+from genop.outbox import find
 from genop.plans import Plan
-from genop.securemail import Attachment, SecureMail, compose, contact_of, outbox_key
+from genop.securemail import Attachment, SecureMail, compose, compose_letter, contact_of, outbox_key
 from genop.settings import Settings
 from genop.states import CaseState
 from genop.store.models import Case, CaseEvent, OutboxMessage, PlanDocument
@@ -139,12 +138,8 @@ def prepare_refusal_letter(session: Session, case_number: str, *, agreement: Agr
                   hospital_name=plan.hospital.name if plan.hospital else "hospitalet",
                   discharge_date=case.discharge_date, consent_date=case.consent_date,
                   municipality_name=residence.name if residence else "din kommune")
-    path = Path(settings.letters_dir) / case.case_number / "samtykke-afvist.da.html"
-    row = OutboxMessage(key=key, case=case, purpose=REFUSAL_LETTER, channel="letter", created_at=now,
-                        updated_at=now, message_id=f"<{key}@letters.genop>", status=Status.PENDING,
-                        attempts=0, recipients=["citizen (letter)"], subject="Din genoptræning",
-                        raw=html.encode("utf-8"), document_path=str(path))
-    session.add(row)
+    row = compose_letter(session, case, purpose=REFUSAL_LETTER, subject="Din genoptræning", html=html,
+                         filename="samtykke-afvist.da.html", settings=settings, now=now)
     append_event(session, case, "letter_prepared",
                  "letter to the citizen about the consequences of the refusal prepared", now)
     session.flush()

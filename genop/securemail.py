@@ -102,3 +102,17 @@ def compose(session: Session, case: Case, mail: SecureMail, *, agreement: Agreem
                  {"message_id": message_id, "purpose": mail.purpose})
     session.flush()
     return row
+
+
+def compose_letter(session: Session, case: Case, *, purpose: str, subject: str, html: str,
+                   filename: str, settings: Settings, now: datetime) -> OutboxMessage:
+    """A letter to the citizen (for print or Digital Post), as an outbox row written once:
+    delivered by writing ``$GENOP_HOME/letters/<case>/<filename>``."""
+    key = outbox_key(case.case_number, purpose)
+    row = OutboxMessage(key=key, case=case, purpose=purpose, channel="letter", created_at=now,
+                        updated_at=now, message_id=f"<{key}@letters.genop>", status=Status.PENDING,
+                        attempts=0, recipients=["citizen (letter)"], subject=subject,
+                        raw=html.encode("utf-8"),
+                        document_path=str(settings.letters_dir / case.case_number / filename))
+    session.add(row)
+    return row

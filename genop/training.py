@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 from genop.clock import COPENHAGEN, local
 from genop.config import Agreement
 from genop.errors import GenopError
-from genop.outbox import Status
 from genop.plans import Plan
-from genop.securemail import SecureMail, compose, contact_of
+from genop.securemail import SecureMail, compose, compose_letter, contact_of
 from genop.settings import Settings
 from genop.states import CaseState
 from genop.store.models import Case, CaseEvent, OutboxMessage
@@ -155,7 +154,6 @@ def prepare_free_choice_letter(session: Session, case_number: str, *, agreement:
                                settings: Settings, as_of: date, now: datetime) -> OutboxMessage | None:
     """The letter about the right to choose a private provider, produced once per case."""
     from genop.forwarding import latest_document
-    from genop.securemail import outbox_key
 
     case = get_case_for_update(session, case_number)
     if not free_choice_due(case, as_of):
@@ -165,13 +163,8 @@ def prepare_free_choice_letter(session: Session, case_number: str, *, agreement:
                   sender=contact_of("tarnby", agreement), letter_date=as_of,
                   discharge_date=case.discharge_date, free_choice_from=case.free_choice_from,
                   first_session=local(case.first_session_at) if case.first_session_at else None)
-    key = outbox_key(case.case_number, FREE_CHOICE_LETTER)
-    row = OutboxMessage(key=key, case=case, purpose=FREE_CHOICE_LETTER, channel="letter", created_at=now,
-                        updated_at=now, message_id=f"<{key}@letters.genop>", status=Status.PENDING,
-                        attempts=0, recipients=["citizen (letter)"], subject="Frit valg af genoptræning",
-                        raw=html.encode("utf-8"),
-                        document_path=str(settings.letters_dir / case.case_number / "frit-valg.da.html"))
-    session.add(row)
+    row = compose_letter(session, case, purpose=FREE_CHOICE_LETTER, subject="Frit valg af genoptræning",
+                         html=html, filename="frit-valg.da.html", settings=settings, now=now)
     case.free_choice_letter_on = as_of
     append_event(session, case, "free_choice_announced",
                  f"no start offered by {case.free_choice_from} (discharge + 7 days): the citizen may choose "
