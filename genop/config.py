@@ -107,6 +107,8 @@ class Party(_Model):
     kind: Literal["municipality", "contractor", "transport_provider", "office", "training_centre"]
     municipality_code: str | None = Field(default=None, pattern=r"^\d{3}$")
     ean: str | None = Field(default=None, pattern=r"^\d{13}$")
+    cvr: str | None = Field(default=None, pattern=r"^\d{8}$")
+    """CVR number (Danish business register); the seller identity on OIOUBL invoices."""
     contact: Contact | None = None
     handled_by: str | None = None
     """Party key acting for this one (Dragør -> Tårnby, sub-agreement §2)."""
@@ -127,6 +129,13 @@ class Party(_Model):
             if (10 - weighted % 10) % 10 != digits[0]:
                 raise ValueError(f"EAN {ean} has a wrong check digit")
         return ean
+
+    @field_validator("cvr")
+    @classmethod
+    def _cvr_modulus_11(cls, cvr: str | None) -> str | None:
+        if cvr is not None and sum(int(c) * w for c, w in zip(cvr, (2, 7, 6, 5, 4, 3, 2, 1))) % 11:
+            raise ValueError(f"CVR {cvr} fails the modulus-11 check")
+        return cvr
 
 
 class ScopeRules(_Model):

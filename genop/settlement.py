@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -195,7 +195,7 @@ def aconto_split(agreement: Agreement) -> dict[str, Decimal]:
 def aconto_for_month(agreement: Agreement, year: int, month: int) -> list[AcontoPayment]:
     """The month's prepayments (agreement §8: "første hverdag i hver måned")."""
     label = f"{year:04d}-{month:02d}"
-    _parse_month(label)
+    parse_month(label)
     due_on = first_working_day_of_month(year, month)
     return [AcontoPayment(label, payer, _ean(agreement, payer), amount, due_on)
             for payer, amount in aconto_split(agreement).items()]
@@ -209,7 +209,7 @@ def _ean(agreement: Agreement, payer: str) -> str:
     return party.ean
 
 
-def _parse_month(month: str) -> tuple[int, int]:
+def parse_month(month: str) -> tuple[int, int]:
     found = _MONTH.match(month)
     if found is None or not 1 <= int(found[2]) <= 12:
         raise SettlementError(f"{month!r} is not a month in the form YYYY-MM (e.g. 2027-01)")
@@ -220,16 +220,24 @@ def _parse_month(month: str) -> tuple[int, int]:
 
 
 def settle_month(courses: Iterable[Course], agreement: Agreement, *, month: str, invoice_date: date,
-                 already_settled: Collection[str] = ()) -> list[MonthlySettlement]:
+                 already_settled: Collection[str] = (), include_earlier: bool = False,
+                 aconto: Mapping[str, Decimal] | None = None) -> list[MonthlySettlement]:
     """Settle the courses completed in ``month``, one settlement per payer with courses.
 
-    A case in ``already_settled`` is never settled again. The payer's a-conto for the month
-    is offset up to the month's total; the unused rest is carried to the January
-    reconciliation. Invoices fall due ``payment_term_days`` after the invoice date.
+    A case in ``already_settled`` is never settled again. With ``include_earlier``, a course
+    completed before ``month`` and not yet settled (its completion was recorded after its
+    own month was closed) is settled now rather than lost. The payer's a-conto for the
+    month (``aconto``: what was recorded; default the agreement's split) is offset up to
+    the month's total; the unused rest is carried to the January reconciliation. Invoices
+    fall due ``payment_term_days`` after the invoice date.
     """
-    year, number = _parse_month(month)
-    completed = [c for c in courses if (c.completed_on.year, c.completed_on.month) == (year, number)
-           and c.case_number not in already_settled]
+    year, number = parse_month(month)
+
+    def in_scope(course: Course) -> bool:
+        key = (course.completed_on.year, course.completed_on.month)
+        return key == (year, number) or (include_earlier and key < (year, number))
+
+    completed = [c for c in courses if in_scope(c) and c.case_number not in already_settled]
     _refuse_duplicates([c.case_number for c in completed], f"completed courses of {month}")
     for course in completed:
         if course.completed_on > invoice_date:
@@ -239,21 +247,21 @@ def settle_month(courses: Iterable[Course], agreement: Agreement, *, month: str,
     by_payer: dict[str, list[CourseLine]] = defaultdict(list)
     for course in sorted(completed, key=lambda c: c.case_number):
         by_payer[course.payer].append(price_course(course, agreement))
-    split = aconto_split(agreement)
+    split = aconto_split(agreement) if aconto is None else dict(aconto)
     due_date = invoice_date + timedelta(days=agreement.deadlines.payment_term_days)
     for payer, priced in by_payer.items():
-        if payer not in split:
+        if payer not in agreement.aconto.split:
             raise SettlementError(f"case {priced[0].case_number}: payer {payer!r} pays no a-conto under the "
                                   "agreement (aconto.split) and cannot be settled")
     settlements = []
-    for payer in (p for p in split if p in by_payer):
+    for payer in (p for p in agreement.aconto.split if p in by_payer):
         lines = tuple(by_payer[payer])
         total = sum((line.amount for line in lines), ZERO)
-        prepaid = min(split[payer], total)
+        prepaid = min(split.get(payer, ZERO), total)
         settlements.append(MonthlySettlement(
             month=month, payer=payer, ean=_ean(agreement, payer), lines=lines, total=total,
-            aconto=split[payer], prepaid=prepaid, amount_due=total - prepaid,
-            carried_to_reconciliation=split[payer] - prepaid, invoice_date=invoice_date, due_date=due_date))
+            aconto=split.get(payer, ZERO), prepaid=prepaid, amount_due=total - prepaid,
+            carried_to_reconciliation=split.get(payer, ZERO) - prepaid, invoice_date=invoice_date, due_date=due_date))
     return settlements
 
 
@@ -275,8 +283,8 @@ def reconcile_year(year: int, settlements: Iterable[MonthlySettlement], payments
     The readiness-cost clause is flagged when both municipalities' settled orders together
     fell below the annual a-conto level (agreement §8, DKK 2.4 million).
     """
-    in_year = [s for s in settlements if _parse_month(s.month)[0] == year]
-    paid = [p for p in payments if _parse_month(p.month)[0] == year]
+    in_year = [s for s in settlements if parse_month(s.month)[0] == year]
+    paid = [p for p in payments if parse_month(p.month)[0] == year]
     _refuse_duplicates([f"{s.payer} {s.month}" for s in in_year], f"settlements of {year}")
     _refuse_duplicates([f"{p.payer} {p.month}" for p in paid], f"a-conto payments of {year}")
     _refuse_duplicates([line.case_number for s in in_year for line in s.lines], f"settlements of {year}")

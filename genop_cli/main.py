@@ -304,3 +304,4 @@ def main() -> None:
 
 
 from genop_cli import training as _training  # noqa: E402,F401 - registers the training commands
+from genop_cli import settlement as _settlement  # noqa: E402,F401 - registers the settlement commands

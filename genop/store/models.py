@@ -8,6 +8,7 @@ every file that could not be read (quarantine).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -295,3 +296,148 @@ class FinalStatus(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship()
+
+
+class Money(TypeDecorator[Decimal]):
+    """DKK as a whole number of øre (BIGINT) on every database: exact, never a float."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        ore = Decimal(value) * 100
+        if ore != ore.to_integral_value():
+            raise ValueError(f"DKK {value} is not a whole number of øre")
+        return int(ore)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        return None if value is None else (Decimal(value) / 100).quantize(Decimal("0.01"))
+
+
+class SettlementDocumentRecord(Base):
+    """An issued settlement document (agreement §8): a-conto, monthly settlement, January
+    refund or regulation — exactly one per ``key``, never changed once issued.
+
+    The OIOUBL XML is kept here byte for byte (the system of record); the files under
+    ``$GENOP_HOME/settlement`` are copies written from it.
+    """
+
+    __tablename__ = "settlement_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True,
+                                     doc="what it settles, e.g. settlement:2026-11:tarnby")
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), doc="Invoice or CreditNote")
+    purpose: Mapped[str] = mapped_column(String(16), doc="aconto, settlement, refund, regulation")
+    payer: Mapped[str] = mapped_column(String(32))
+    ean: Mapped[str] = mapped_column(String(13))
+    period: Mapped[str] = mapped_column(String(32), doc="YYYY-MM, YYYY, or the regulation's from date")
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    line_total: Mapped[Decimal] = mapped_column(Money)
+    prepaid: Mapped[Decimal] = mapped_column(Money)
+    payable: Mapped[Decimal] = mapped_column(Money)
+    aconto: Mapped[Decimal] = mapped_column(Money, doc="the month's a-conto (settlement documents)")
+    carried: Mapped[Decimal] = mapped_column(Money, doc="unused a-conto carried to the January reconciliation")
+    note: Mapped[str | None] = mapped_column(Text)
+    xml: Mapped[bytes] = mapped_column(LargeBinary)
+    html: Mapped[str] = mapped_column(Text)
+    xml_path: Mapped[str] = mapped_column(Text)
+    html_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_settlement_documents_purpose_period", "purpose", "period"),)
+
+
+class AcontoRecord(Base):
+    """A municipality's monthly a-conto prepayment, recorded once per month (agreement §8)."""
+
+    __tablename__ = "aconto_payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7))
+    payer: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    due_on: Mapped[date] = mapped_column(Date, doc="first Danish working day of the month")
+    document_id: Mapped[int] = mapped_column(ForeignKey("settlement_documents.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    document: Mapped[SettlementDocumentRecord] = relationship()
+
+    __table_args__ = (UniqueConstraint("month", "payer", name="uq_aconto_payments_month_payer"),)
+
+
+class SettledMonth(Base):
+    """A month whose settlement has run: its documents are final; a course recorded later goes
+    into the next month's settlement."""
+
+    __tablename__ = "settled_months"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    invoice_date: Mapped[date] = mapped_column(Date)
+    settled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SettledCourse(Base):
+    """A completed course on a monthly settlement document — at most once per case."""
+
+    __tablename__ = "settled_courses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("settlement_documents.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    month: Mapped[str] = mapped_column(String(7))
+    completed_on: Mapped[date] = mapped_column(Date)
+    visits: Mapped[dict[str, int]] = mapped_column(JSON, doc="visits per tariff group as priced")
+    amount: Mapped[Decimal] = mapped_column(Money, doc="as invoiced; regulations are separate rows")
+
+    case: Mapped[Case] = relationship()
+    document: Mapped[SettlementDocumentRecord] = relationship()
+
+    __table_args__ = (Index("ix_settled_courses_document_id", "document_id"),)
+
+
+class CourseAdjustment(Base):
+    """Retro-regulation of a settled course: the difference invoiced or credited (agreement §8)."""
+
+    __tablename__ = "course_adjustments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("settlement_documents.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    regulation: Mapped[str] = mapped_column(String(96), doc="from date and tariff set regulated to")
+    original: Mapped[Decimal] = mapped_column(Money, doc="what had been invoiced before this regulation")
+    repriced: Mapped[Decimal] = mapped_column(Money)
+    difference: Mapped[Decimal] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship()
+    document: Mapped[SettlementDocumentRecord] = relationship()
+
+    __table_args__ = (UniqueConstraint("case_id", "regulation", name="uq_course_adjustments_case_regulation"),)
+
+
+class YearReconciliationRecord(Base):
+    """The January reconciliation of a financial year, per municipality (agreement §8)."""
+
+    __tablename__ = "year_reconciliations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    payer: Mapped[str] = mapped_column(String(32))
+    aconto_paid: Mapped[Decimal] = mapped_column(Money)
+    settled: Mapped[Decimal] = mapped_column(Money)
+    prepaid_used: Mapped[Decimal] = mapped_column(Money)
+    refund: Mapped[Decimal] = mapped_column(Money)
+    readiness_clause: Mapped[bool] = mapped_column(doc="orders fell below the a-conto level (cost guarantee)")
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("settlement_documents.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    document: Mapped[SettlementDocumentRecord | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("year", "payer", name="uq_year_reconciliations_year_payer"),)

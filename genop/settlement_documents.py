@@ -1,0 +1,172 @@
+"""Settlement documents in the store (agreement §8): issued once per key, never changed.
+
+Every a-conto request, monthly settlement, January refund and regulation is an
+:class:`~genop.store.models.SettlementDocumentRecord` with a unique ``key`` (what it
+settles, e.g. ``settlement:2026-11:tarnby``) and a gap-free number (``GEN-F-2026-00001``
+for invoices, ``GEN-K-…`` for credit notes) taken in the same transaction. The OIOUBL
+XML and its Danish HTML rendering are stored with the row; the files under
+``$GENOP_HOME/invoices/<purpose>/<period>/`` are written from it after the commit, so a
+crash in between only delays the files (:func:`write_files` writes what is missing).
+
+All settlement work is serialised by :func:`lock_settlement` (a row lock on PostgreSQL;
+SQLite's ``BEGIN IMMEDIATE`` already admits one writer), so two workers or a re-trigger
+racing a scheduled run never both issue a document.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from lxml import etree
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from genop import oioubl
+from genop.config import Agreement
+from genop.settlement import ZERO, SettlementError
+from genop.store.models import Counter, SettlementDocumentRecord
+
+LOCK = "settlement:lock"
+PREFIX = {"Invoice": "GEN-F", "CreditNote": "GEN-K"}
+DANISH_MONTHS = ("januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september",
+                 "oktober", "november", "december")
+_POSTAL = re.compile(r"^(?P<street>.+),\s*(?P<postcode>\d{4})\s+(?P<city>.+)$")
+
+
+def lock_settlement(session: Session) -> None:
+    """Wait for, then hold until commit, the one settlement lock (see module docstring)."""
+    found = session.execute(select(Counter.name).where(Counter.name == LOCK).with_for_update()).scalar()
+    if found is None:
+        raise SettlementError("the settlement lock row is missing: the case store is not migrated to 0004")
+
+
+def month_in_danish(month: str) -> str:
+    """"2026-11" → "november 2026"."""
+    year, number = month.split("-")
+    return f"{DANISH_MONTHS[int(number) - 1]} {year}"
+
+
+def _address(text: str | None) -> tuple[str | None, str | None, str | None]:
+    """"Edith Rodes Vej 4, Bygning V, 2200 København N" → (street, city, postcode)."""
+    found = _POSTAL.match(text or "")
+    if found is None:
+        return (text, None, None)
+    return found["street"], found["city"], found["postcode"]
+
+
+def seller(agreement: Agreement) -> oioubl.Party:
+    """The contractor (Copenhagen, agreement §1) issues every settlement document."""
+    party = next((p for p in agreement.parties.values() if p.kind == "contractor"), None)
+    if party is None:
+        raise SettlementError("the agreement configuration names no contractor (kind: contractor) to invoice from")
+    contact = party.contact
+    street, city, postcode = _address(contact.address if contact else None)
+    return oioubl.Party(name=party.name, ean=party.ean, street=street, city=city, postcode=postcode,
+                        contact_email=str(contact.email) if contact and contact.email else None, cvr=party.cvr)
+
+
+def buyer(agreement: Agreement, payer: str) -> oioubl.Party:
+    """The paying municipality, addressed by its EAN (agreement §8)."""
+    party = agreement.parties.get(payer)
+    if party is None or party.kind != "municipality" or party.ean is None:
+        raise SettlementError(f"{payer!r} is not a municipality with an EAN number in the agreement "
+                              "configuration (parties): it cannot be invoiced")
+    street, city, postcode = _address(party.contact.address if party.contact else None)
+    return oioubl.Party(name=party.name, ean=party.ean, street=street, city=city, postcode=postcode)
+
+
+def _next_number(session: Session, kind: str, year: int) -> str:
+    name = f"settlement-document:{PREFIX[kind]}:{year}"
+    if session.get(Counter, name) is None:
+        session.add(Counter(name=name, value=0))
+        session.flush()
+    value = session.execute(update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
+                            .returning(Counter.value)).scalar_one()
+    return f"{PREFIX[kind]}-{year}-{value:05d}"
+
+
+def find(session: Session, key: str) -> SettlementDocumentRecord | None:
+    return session.scalar(select(SettlementDocumentRecord).where(SettlementDocumentRecord.key == key))
+
+
+def issue(session: Session, agreement: Agreement, *, folder: Path, now: datetime, key: str, kind: str,
+          purpose: str, payer: str, period: str, issue_date: date, due_date: date | None,
+          lines: Sequence[oioubl.DocumentLine], prepaid: Decimal = ZERO, aconto: Decimal = ZERO,
+          carried: Decimal = ZERO, note: str | None = None,
+          order_references: tuple[str, ...] = ()) -> SettlementDocumentRecord:
+    """Issue the document for ``key`` (the caller holds the settlement lock and checked it is new)."""
+    if find(session, key) is not None:
+        raise SettlementError(f"a settlement document for {key} exists already: nothing is issued twice")
+    number = _next_number(session, kind, issue_date.year)
+    document = oioubl.SettlementDocument(
+        kind=kind, number=number, issue_date=issue_date, due_date=due_date, seller=seller(agreement),
+        buyer=buyer(agreement, payer), lines=tuple(lines), prepaid=prepaid, note=note,
+        order_references=order_references)  # type: ignore[arg-type]
+    code = agreement.parties[payer].municipality_code or payer
+    base = folder / purpose / period.replace(":", "-") / f"{number}-{code}"
+    row = SettlementDocumentRecord(
+        key=key, number=number, kind=kind, purpose=purpose, payer=payer, ean=document.buyer.ean or "",
+        period=period, issue_date=issue_date, due_date=due_date, line_total=document.line_total,
+        prepaid=prepaid, payable=document.payable, aconto=aconto, carried=carried, note=note,
+        xml=oioubl.to_xml(document), html=oioubl.render_html(document),
+        xml_path=str(base.with_suffix(".xml")), html_path=str(base.with_suffix(".html")), created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def course_line(line_no: int, case_number: str, description: str, amount: Decimal) -> oioubl.DocumentLine:
+    """One course as one line (unit EA, quantity 1): its amount is the course's price."""
+    return oioubl.DocumentLine(line_id=str(line_no), description=description, quantity=Decimal(1),
+                               unit_code="EA", unit_price=amount, amount=amount, case_number=case_number)
+
+
+def single_line(description: str, amount: Decimal) -> oioubl.DocumentLine:
+    """The one line of an a-conto request or a refund (no case)."""
+    return oioubl.DocumentLine(line_id="1", description=description, quantity=Decimal(1), unit_code="EA",
+                               unit_price=amount, amount=amount, case_number=None)
+
+
+def _atomic_write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_files(rows: Iterable[SettlementDocumentRecord]) -> list[Path]:
+    """Write each document's XML and HTML where they are missing or differ from the store."""
+    written: list[Path] = []
+    for row in rows:
+        for path, content in ((Path(row.xml_path), row.xml), (Path(row.html_path), row.html.encode("utf-8"))):
+            if not path.is_file() or path.read_bytes() != content:
+                _atomic_write(path, content)
+                written.append(path)
+    return written
+
+
+def xml_lines(xml: bytes) -> list[dict[str, str | None]]:
+    """The lines of a stored document as written (line id, case number, description, amount)."""
+    root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+    ns = oioubl.NS
+    lines = root.findall("cac:InvoiceLine", ns) + root.findall("cac:CreditNoteLine", ns)
+    return [{"line": line.findtext("cbc:ID", namespaces=ns),
+             "case_number": line.findtext("cac:OrderLineReference/cbc:LineID", namespaces=ns),
+             "description": line.findtext("cac:Item/cbc:Name", namespaces=ns),
+             "amount": line.findtext("cbc:LineExtensionAmount", namespaces=ns)} for line in lines]
+
+
+def money(value: Decimal) -> str:
+    """Amounts in JSON and tables: a decimal string with two decimals ("449461.00")."""
+    return f"{value.quantize(Decimal('0.01')):f}"

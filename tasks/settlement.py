@@ -1,0 +1,132 @@
+"""Settlement tasks (agreement §8): each records its documents in genop's store in one
+transaction, then writes their OIOUBL and HTML files. Results are document numbers, months
+and counts — never case or citizen data.
+
+Every task is safe to repeat (see genop.billing): a retry after a lost database connection
+finds what the first attempt committed and issues nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+from sqlalchemy.exc import OperationalError
+
+from genop import billing
+from genop.clock import now_utc, parse_as_of
+from genop.runtime import current_runtime
+from genop.settlement_documents import write_files
+from tasks.privacy import private_errors
+
+
+def _database_hiccup(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only when the database connection failed; a settlement error needs a person."""
+    try:
+        state.result()
+    except Exception as error:  # noqa: BLE001 - any failure but a lost connection is final
+        # private_errors replaces the original by a reference; it stays the __context__
+        return isinstance(error, OperationalError) or isinstance(error.__context__, OperationalError)
+    return False
+
+
+DB_RETRIES = {"retries": 2, "retry_delay_seconds": [5, 30], "retry_condition_fn": _database_hiccup}
+
+
+def _summary(outcome: billing.Outcome) -> dict[str, Any]:
+    """After the commit: write the files, and name what was issued (numbers only)."""
+    written = write_files(outcome.documents)
+    return {"documents": [d.number for d in outcome.documents], "new": outcome.new, "files_written": len(written)}
+
+
+def _folder() -> Any:
+    return current_runtime().settings.home_dir / "invoices"
+
+
+@task(name="find-aconto-months", cache_policy=NO_CACHE)
+def aconto_months(as_of: date | None) -> list[str]:
+    with current_runtime().store.session() as session:
+        return billing.aconto_months_due(session, parse_as_of(as_of))
+
+
+@task(name="record-aconto", cache_policy=NO_CACHE, **DB_RETRIES)
+@private_errors
+def record_aconto_task(month: str, as_of: date | None) -> dict[str, Any]:
+    runtime = current_runtime()
+    with runtime.store.session() as session:
+        outcome = billing.record_aconto(session, runtime.agreement, month=month, as_of=parse_as_of(as_of),
+                                        folder=_folder(), now=now_utc())
+    get_run_logger().info("a-conto %s: %s (%s)", month, ", ".join(d.number for d in outcome.documents),
+                          "recorded" if outcome.new else "already recorded")
+    return {"month": month, **_summary(outcome)}
+
+
+@task(name="find-months-to-settle", cache_policy=NO_CACHE)
+def months_to_settle(as_of: date | None) -> list[str]:
+    with current_runtime().store.session() as session:
+        return billing.months_to_settle(session, parse_as_of(as_of))
+
+
+@task(name="settle-month", cache_policy=NO_CACHE, **DB_RETRIES)
+@private_errors
+def settle_month_task(month: str, as_of: date | None) -> dict[str, Any]:
+    runtime = current_runtime()
+    with runtime.store.session() as session:
+        outcome = billing.settle(session, runtime.agreement, month=month, invoice_date=parse_as_of(as_of),
+                                 folder=_folder(), now=now_utc())
+    get_run_logger().info("settlement %s: %d document(s) %s", month, len(outcome.documents),
+                          "issued" if outcome.new else "issued before (unchanged)")
+    return {"month": month, **_summary(outcome)}
+
+
+@task(name="find-years-to-reconcile", cache_policy=NO_CACHE)
+def years_to_reconcile(as_of: date | None) -> list[int]:
+    with current_runtime().store.session() as session:
+        return billing.years_to_reconcile(session, parse_as_of(as_of))
+
+
+@task(name="reconcile-year", cache_policy=NO_CACHE, **DB_RETRIES)
+@private_errors
+def reconcile_task(year: int, as_of: date | None) -> dict[str, Any]:
+    runtime = current_runtime()
+    with runtime.store.session() as session:
+        rows, outcome = billing.reconcile(session, runtime.agreement, year=year, as_of=parse_as_of(as_of),
+                                          folder=_folder(), now=now_utc())
+        readiness = any(row.readiness_clause for row in rows)
+    if readiness:
+        get_run_logger().warning("%d: orders fell below the a-conto level; Copenhagen may charge documented "
+                                 "readiness costs (agreement §8, cost guarantee)", year)
+    return {"year": year, "readiness_clause": readiness, **_summary(outcome)}
+
+
+@task(name="regulate", cache_policy=NO_CACHE, **DB_RETRIES)
+@private_errors
+def regulate_task(since: date, as_of: date | None) -> dict[str, Any]:
+    runtime = current_runtime()
+    with runtime.store.session() as session:
+        outcome = billing.regulate_since(session, runtime.agreement, since=since, as_of=parse_as_of(as_of),
+                                         folder=_folder(), now=now_utc())
+    get_run_logger().info("regulation from %s: %d document(s) %s", since, len(outcome.documents),
+                          "issued" if outcome.new else "(no difference to invoice)")
+    return {"since": since.isoformat(), **_summary(outcome)}
+
+
+@task(name="publish-totals", cache_policy=NO_CACHE)
+def publish_totals(key: str, description: str, numbers: list[str]) -> int:
+    """A table artifact for the UI: one row per document, totals per municipality, no case data."""
+    from sqlalchemy import select
+
+    from genop.store.models import SettlementDocumentRecord
+
+    runtime = current_runtime()
+    with runtime.store.session() as session:
+        documents = session.scalars(select(SettlementDocumentRecord)
+                                    .where(SettlementDocumentRecord.number.in_(numbers))
+                                    .order_by(SettlementDocumentRecord.number)).all()
+        rows = [billing.totals_row(runtime.agreement, d) for d in documents]
+    create_table_artifact(key=key, description=description, table=rows or [{"documents": "none"}])
+    return len(rows)
