@@ -1,6 +1,7 @@
 """One case through the whole lifecycle, all through flows (SQLite and PostgreSQL):
 intake → consent → forwarded → first session offered + transport booked → moved (re-booked)
-→ free-choice letter → visits → completed with slutstatus forwarded; every re-run doubles nothing.
+→ free-choice letter → visits → completed with slutstatus forwarded → settled in its month;
+every re-run doubles nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import timedelta
 from click.testing import CliRunner
 
 from genop.clock import today
+from genop.deadlines import first_working_day_of_month
 from genop.store.repository import get_case
 from genop_cli.main import cli
 from tests.conftest import EXAMPLES
@@ -92,6 +94,18 @@ def test_case_goes_from_plan_to_completion_through_flows(system, tmp_path):
     for kind in ("forwarded", "first_session_offered", "first_session_moved", "free_choice_announced",
                  "completed", "final_status_prepared"):
         assert kind in kinds, kind
+    # settled in the month it completed: 640 (BLNA) + 855 (BLNR1) + 1,381 (AAF6), within the a-conto
+    month = f"{later:%Y-%m}"
+    aconto_day = max(later, first_working_day_of_month(later.year, later.month))
+    _run("aconto", "--month", month, "--as-of", aconto_day.isoformat())
+    month_after = (later.replace(day=1) + timedelta(days=32)).replace(day=1)
+    settled = json.loads(_run("settle", "--month", month, "--as-of", month_after.isoformat(), "--json").stdout)
+    [invoice] = settled["invoices"]
+    assert (invoice["municipality"], invoice["total"], invoice["aconto"], invoice["amount_due"]) == (
+        "185", "2876.00", "150000.00", "0.00")
+    assert [(line["case_number"], line["visits"]) for line in invoice["lines"]] == [
+        (number, {"GEN1A": 1, "GEN2A": 1, "GEN3A": 1})]
+
     outbox = json.loads(_run("outbox", "list", "--json").stdout)["outbox"]
     assert all(o["status"] == "sent" for o in outbox)
     assert sorted(o["key"].split(":")[1] for o in outbox if o["key"].startswith(number)) == sorted(
