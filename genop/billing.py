@@ -11,7 +11,8 @@ Here is what makes them safe to run again (a dispute, a crash, a retry, two work
   month was settled goes into the next month settled, marked as late — never lost;
 * reconciliation: once per year and municipality, after December is settled;
 * regulation: the difference between the current tariffs and what was invoiced so far
-  (original plus earlier adjustments) — a second run finds no difference and issues nothing.
+  (original plus earlier adjustments) — a second run finds no difference and issues nothing;
+  each run that does find differences is numbered (``regulation:0002:tarnby:CreditNote``).
 
 Re-running returns the documents already issued, unchanged.
 """
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from genop.config import Agreement
 from genop.deadlines import first_working_day_of_month
+from genop.oioubl import danish_amount as kr
 from genop.settlement import (
     ZERO,
     AcontoPayment,
@@ -48,7 +50,6 @@ from genop.settlement import (
 )
 from genop.settlement_documents import (
     course_line,
-    find,
     issue,
     lock_settlement,
     money,
@@ -236,8 +237,8 @@ def settle(session: Session, agreement: Agreement, *, month: str, invoice_date: 
 def _issue_settlement(session: Session, agreement: Agreement, result: MonthlySettlement,
                       case_ids: dict[str, int], *, folder: Path, now: datetime) -> SettlementDocumentRecord:
     note = (f"Afregning af afsluttede genoptræningsforløb, {month_in_danish(result.month)} (aftalens §8). "
-            f"A conto for måneden kr. {money(result.aconto)}, heraf modregnet kr. {money(result.prepaid)}; "
-            f"ikke anvendt a conto kr. {money(result.carried_to_reconciliation)} indgår i årsopgørelsen.")
+            f"A conto for måneden kr. {kr(result.aconto)}, heraf modregnet kr. {kr(result.prepaid)}; "
+            f"ikke anvendt a conto kr. {kr(result.carried_to_reconciliation)} indgår i årsopgørelsen.")
     lines = [course_line(n, line.case_number, _describe(line, result.month), line.amount)
              for n, line in enumerate(result.lines, start=1)]
     document = issue(session, agreement, folder=folder, now=now, key=f"settlement:{result.month}:{result.payer}",
@@ -276,8 +277,8 @@ def reconcile(session: Session, agreement: Agreement, *, year: int, as_of: date,
                 purpose="refund", payer=result.payer, period=str(year), issue_date=as_of,
                 due_date=_payment_due(agreement, as_of),
                 lines=[single_line(f"Tilbagebetaling af ikke anvendt a conto {year} (aftalens §8)", result.refund)],
-                note=(f"Årsopgørelse {year}: a conto betalt kr. {money(result.aconto_paid)}, modregnet i "
-                      f"månedsafregninger kr. {money(result.prepaid_used)}; forskellen tilbagebetales."))
+                note=(f"Årsopgørelse {year}: a conto betalt kr. {kr(result.aconto_paid)}, modregnet i "
+                      f"månedsafregninger kr. {kr(result.prepaid_used)}; forskellen tilbagebetales."))
             documents.append(document)
         row = YearReconciliationRecord(
             year=year, payer=result.payer, aconto_paid=result.aconto_paid, settled=result.settled,
@@ -334,7 +335,7 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
     the differences become adjustment invoices or credit notes per municipality, the original
     documents stay as issued (agreement §8: regulation back to 1 January)."""
     lock_settlement(session)
-    regulation = f"{since.isoformat()}:{tariff_fingerprint(agreement)}"
+    tariffs = f"{since.isoformat()}:{tariff_fingerprint(agreement)}"
     rows = session.execute(select(SettledCourse, Case).join(Case, SettledCourse.case_id == Case.id)
                            .where(SettledCourse.completed_on >= since).order_by(Case.case_number)).all()
     cases = [case for _, case in rows]
@@ -344,10 +345,11 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
     pairs = [(course, invoiced[course.case_number]) for course in _load_courses(session, cases)]
     adjustments = regulate(pairs, agreement, new_tariffs=agreement.tariffs, since=since)
     if not adjustments:
-        prefix = f"regulation:{regulation}:"
-        found = session.scalars(select(SettlementDocumentRecord).where(SettlementDocumentRecord.key.like(f"{prefix}%"))
-                                .order_by(SettlementDocumentRecord.number))
-        return Outcome(tuple(found), False)
+        return Outcome(_last_regulation_to(session, tariffs), False)
+    # each regulation run that finds differences is a new one: returning to an earlier tariff set
+    # (undoing a mistaken regulation) is a regulation of its own
+    sequence = session.scalar(select(func.count(func.distinct(CourseAdjustment.regulation)))) + 1
+    regulation = f"{sequence:04d}:{tariffs}"
     ids = {case.case_number: case.id for case in cases}
     names = ", ".join(t.name for t in agreement.tariffs if t.valid_to is None or t.valid_to >= since)
     documents = []
@@ -356,12 +358,9 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
                             ("CreditNote", [a for a in adjustments[payer] if a.difference < 0])):
             if not items:
                 continue
-            key = f"regulation:{regulation}:{payer}:{kind}"
-            if find(session, key) is not None:
-                raise SettlementError(f"regulation {regulation} for {payer} was issued already, yet differences "
-                                      "remain: the courses' visits have changed since; ask the developers")
+            key = f"regulation:{sequence:04d}:{payer}:{kind}"
             lines = [course_line(n, a.case_number, f"Efterregulering af forløb {a.case_number}: faktureret "
-                                 f"kr. {money(a.original)}, nye takster kr. {money(a.repriced)}", abs(a.difference))
+                                 f"kr. {kr(a.original)}, nye takster kr. {kr(a.repriced)}", abs(a.difference))
                      for n, a in enumerate(items, start=1)]
             document = issue(session, agreement, folder=folder, now=now, key=key, kind=kind, purpose="regulation",
                              payer=payer, period=since.isoformat(), issue_date=as_of,
@@ -374,6 +373,17 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
                                              repriced=item.repriced, difference=item.difference, created_at=now))
             documents.append(document)
     return Outcome(tuple(documents), True)
+
+
+def _last_regulation_to(session: Session, tariffs: str) -> tuple[SettlementDocumentRecord, ...]:
+    """The documents of the latest regulation to these tariffs from this date (a re-run shows them)."""
+    latest = session.scalar(select(func.max(CourseAdjustment.regulation))
+                            .where(CourseAdjustment.regulation.like(f"%:{tariffs}")))
+    if latest is None:
+        return ()
+    ids = select(CourseAdjustment.document_id).where(CourseAdjustment.regulation == latest)
+    return tuple(session.scalars(select(SettlementDocumentRecord).where(SettlementDocumentRecord.id.in_(ids))
+                                 .order_by(SettlementDocumentRecord.number)))
 
 
 def _money_sum(value: Decimal | None) -> Decimal:

@@ -29,6 +29,17 @@ def test_prefect_yaml_declares_intake_and_a_scheduled_inbox_poll_in_danish_time(
     assert deployments["plan-intake"].entrypoint.endswith("intake.py:plan_intake")
 
 
+def test_aconto_and_settlement_run_every_morning_in_danish_time():
+    """Daily runs do what is due (first working day, month ended) and catch up missed days."""
+    from flows.serve import build_deployments
+
+    deployments = {d.name: d for d in build_deployments()}
+    for name, cron in (("aconto", "15 6 * * *"), ("settle", "30 6 * * *")):
+        [schedule] = deployments[name].schedules
+        assert (schedule.schedule.cron, schedule.schedule.timezone) == (cron, "Europe/Copenhagen")
+    assert deployments["settle-regulate"].schedules == deployments["year-reconcile"].schedules == []
+
+
 def _deployment_names(api_url: str) -> set[str]:
     try:
         response = httpx.post(f"{api_url}/deployments/filter", json={}, timeout=5)

@@ -302,3 +302,24 @@ def test_regulation_with_unchanged_tariffs_changes_nothing(agreement):
     settled = [(c, price_course(c, agreement).amount)
                for c in bilag3_courses("stroke", 31, {"GEN1A": 175, "GEN2A": 385, "GEN3A": 6})]
     assert regulate(settled, agreement, new_tariffs=agreement.tariffs, since=date(2027, 1, 1)) == {}
+
+
+def test_course_recorded_after_its_month_was_settled_goes_into_the_next_month(agreement):
+    visit = (date(2027, 2, 10), "BRA")
+    late, april = course(4, "tarnby", date(2027, 2, 28), visit), course(5, "tarnby", date(2027, 4, 3), visit)
+    on_time = course(6, "tarnby", date(2027, 3, 5), visit)
+    [march] = settle_month([late, april, on_time], agreement, month="2027-03", invoice_date=date(2027, 4, 1),
+                           include_earlier=True)
+    assert [(line.case_number, line.completed_on) for line in march.lines] == [
+        ("GEN-2027-000004", date(2027, 2, 28)), ("GEN-2027-000006", date(2027, 3, 5))]
+
+
+def test_the_aconto_offset_is_what_was_recorded_for_the_month(agreement):
+    big = course(1, "tarnby", date(2027, 3, 20), *[(date(2027, 3, 2), "AAF6")] * 100)
+    [settlement] = settle_month([big], agreement, month="2027-03", invoice_date=date(2027, 4, 1),
+                                aconto={"tarnby": Decimal("100000.00"), "dragor": Decimal("50000.00")})
+    assert (settlement.total, settlement.prepaid, settlement.amount_due) == (
+        Decimal("138100.00"), Decimal("100000.00"), Decimal("38100.00"))
+    [unrecorded] = settle_month([big], agreement, month="2027-03", invoice_date=date(2027, 4, 1), aconto={})
+    assert (unrecorded.aconto, unrecorded.prepaid, unrecorded.amount_due) == (
+        Decimal("0.00"), Decimal("0.00"), Decimal("138100.00"))
