@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from genop.store.models import Case, Visit
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-TARIFF_GROUP = {"BLNA": "GEN1A", "BLNR": "GEN2A", "AAF6": "GEN3A"}
+TARIFF_GROUP = {"BLNA": "GEN1A", "BRA": "GEN1A", "BLNR": "GEN2A", "BTP": "GEN2A", "AAF6": "GEN3A"}
 MUNICIPALITY = {"tarnby": "185", "dragor": "155"}
 
 
@@ -33,10 +33,14 @@ def add_course(session: Session, number: str, *, payer: str = "tarnby", group: s
     session.flush()
     for n, (day, code) in enumerate(visits):
         fingerprint = hashlib.sha256(f"{number}|{day}|{code}|{n}".encode()).hexdigest()
-        session.add(Visit(case_id=case.id, visit_date=day, sks_code=code, tariff_group=TARIFF_GROUP[code[:4]],
+        session.add(Visit(case_id=case.id, visit_date=day, sks_code=code, tariff_group=_group(code),
                           minutes=45, mode="individual", fingerprint=fingerprint, recorded_at=NOW))
     session.flush()
     return case
+
+
+def _group(code: str) -> str:
+    return next(group for prefix, group in TARIFF_GROUP.items() if code.startswith(prefix))
 
 
 def visits_on(day: date, **counts: int) -> list[tuple[date, str]]:
