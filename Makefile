@@ -24,6 +24,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python bench/intake_bench.py
+	$(BIN)/python bench/settlement_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,117 @@
+"""Settlement speed: one month's completed courses priced, offset and written as OIOUBL.
+
+    .venv/bin/python bench/settlement_bench.py [--courses N] [--visits V] [--no-postgres]
+
+Prints figures; asserts nothing (speed is measured here, never in tests).
+For scale: Bilag 3 expects 386 courses (4,978 visits) a year for Tårnby and Dragør; the
+default, 2,000 courses of 13 visits in one month, is several years of theirs at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.settlement_factories import add_course  # noqa: E402
+
+CODES = ("BLNA", "BLNR1", "BTP", "BRA", "AAF6")
+
+
+def bench(label: str, url: str, courses: int, visits: int, work: Path) -> None:
+    from genop import billing
+    from genop.config import load_agreement
+    from genop.settings import PROJECT_ROOT
+    from genop.settlement_documents import write_files
+    from genop.store.db import Store
+
+    agreement = load_agreement(PROJECT_ROOT / "config" / "agreement.yaml")
+    store = Store(url)
+    now = datetime.now(UTC)
+    folder = work / label / "invoices"
+    with store.session() as session:
+        for n in range(courses):
+            add_course(session, f"GEN-2026-{n + 1:06d}", payer="tarnby" if n % 4 else "dragor",
+                       completed_on=date(2026, 11, 1 + n % 28),
+                       visits=[(date(2026, 10, 1 + v % 28), CODES[(n + v) % len(CODES)]) for v in range(visits)])
+    with store.session() as session:
+        billing.record_aconto(session, agreement, month="2026-11", as_of=date(2026, 11, 2), folder=folder, now=now)
+
+    started = time.perf_counter()
+    with store.session() as session:
+        outcome = billing.settle(session, agreement, month="2026-11", invoice_date=date(2026, 12, 1),
+                                 folder=folder, now=now)
+    write_files(outcome.documents)
+    settle = time.perf_counter() - started
+
+    started = time.perf_counter()
+    with store.session() as session:
+        again = billing.settle(session, agreement, month="2026-11", invoice_date=date(2026, 12, 1),
+                               folder=folder, now=now)
+        assert not again.new
+    rerun = time.perf_counter() - started
+
+    dags = agreement.tariffs[0]
+    groups = {k: g.model_copy(update={"price": g.price + 10}) for k, g in dags.groups.items()}
+    regulated = agreement.model_copy(update={"tariffs": (
+        dags.model_copy(update={"valid_to": date(2025, 12, 31)}),
+        dags.model_copy(update={"name": "bench", "valid_from": date(2026, 1, 1), "groups": groups}))})
+    started = time.perf_counter()
+    with store.session() as session:
+        billing.regulate_since(session, regulated, since=date(2026, 1, 1), as_of=date(2026, 12, 10),
+                               folder=folder, now=now)
+    regulate = time.perf_counter() - started
+    store.dispose()
+    print(f"{label:<11} {courses:>6} courses x {visits} visits  settle month: {settle:6.2f} s "
+          f"({courses / settle:6.0f} courses/s, {len(outcome.documents)} invoices)   re-run: {rerun:5.2f} s   "
+          f"regulate all: {regulate:6.2f} s")
+
+
+def postgres() -> tuple[str, str] | None:
+    import psycopg
+
+    admin = os.environ.get("GENOP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"genop_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        print(f"postgresql: skipped ({exc.__class__.__name__})")
+        return None
+    return admin, name
+
+
+def drop(admin: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--courses", type=int, default=2000)
+    parser.add_argument("--visits", type=int, default=13)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="genop-bench-") as tmp:
+        work = Path(tmp)
+        bench("sqlite", f"sqlite:///{work / 'bench.sqlite'}", args.courses, args.visits, work)
+        if not args.no_postgres and (found := postgres()):
+            admin, name = found
+            try:
+                url = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+                bench("postgresql", url, args.courses, args.visits, work)
+            finally:
+                drop(admin, name)
+
+
+if __name__ == "__main__":
+    main()
