@@ -35,10 +35,11 @@ def require_server(settings: Settings) -> str:
             "(or set PREFECT_API_URL / GENOP_PREFECT_PORT to the running one)"
         )
     os.environ["PREFECT_API_URL"] = url
-    # Prefect's console handlers would mix run logs into our output; the UI still gets them.
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "WARNING")
+    # Prefect's console handlers would mix run logs (and a failed run's traceback) into our
+    # output; the UI still gets every log line, and the CLI prints the outcome in one line.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "CRITICAL")
     return url
 
 

@@ -42,15 +42,15 @@ def _views(numbers: list[str]) -> list[dict[str, Any]]:
 
 def _print_documents(title: str, views: list[dict[str, Any]]) -> None:
     table = Table(title=f"{title}: {len(views)} document(s)")
-    for column in ("document", "municipality", "lines", "total", "a conto offset", "to pay", "due", "OIOUBL file"):
-        table.add_column(column, justify="right" if column in {"lines", "total", "a conto offset", "to pay"}
-                         else "left")
+    for column in ("document", "to", "lines", "total", "a conto", "to pay", "due"):
+        table.add_column(column, justify="right" if column in {"lines", "total", "a conto", "to pay"} else "left")
     for view in views:
-        kind = "" if view["kind"] == "Invoice" else " (credit note)"
-        table.add_row(f"{view['number']}{kind}", f"{view['municipality']} {view['payer']}", str(len(view["lines"])),
-                      view["total"], view["prepaid"], view["amount_due"], view["due_date"] or "",
-                      view["oioubl_path"])
+        kind = "" if view["kind"] == "Invoice" else " credit note"
+        table.add_row(f"{view['number']}{kind}", view["municipality"], str(len(view["lines"])), view["total"],
+                      view["prepaid"], view["amount_due"], view["due_date"] or "")
     output.console.print(table)
+    for view in views:
+        output.console.print(f"  {view['number']}: {view['oioubl_path']} (+ .html)", soft_wrap=True)
 
 
 def _month(value: str | None) -> str | None:
