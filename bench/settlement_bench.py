@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.settlement_factories import add_course  # noqa: E402
+from tests.settlement_factories import add_course
 
 CODES = ("BLNA", "BLNR1", "BTP", "BRA", "AAF6")
 
 
 def bench(label: str, url: str, courses: int, visits: int, work: Path) -> None:
-    from genop import billing
+    from genop import billing, regulation
     from genop.config import load_agreement
     from genop.settings import PROJECT_ROOT
     from genop.settlement_documents import write_files
@@ -65,7 +65,7 @@ def bench(label: str, url: str, courses: int, visits: int, work: Path) -> None:
         dags.model_copy(update={"name": "bench", "valid_from": date(2026, 1, 1), "groups": groups}))})
     started = time.perf_counter()
     with store.session() as session:
-        billing.regulate_since(session, regulated, since=date(2026, 1, 1), as_of=date(2026, 12, 10),
+        regulation.regulate_since(session, regulated, since=date(2026, 1, 1), as_of=date(2026, 12, 10),
                                folder=folder, now=now)
     regulate = time.perf_counter() - started
     store.dispose()

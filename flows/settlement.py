@@ -22,6 +22,7 @@ from tasks.settlement import (
     reconcile_task,
     record_aconto_task,
     regulate_task,
+    restore_files,
     settle_month_task,
     years_to_reconcile,
 )
@@ -50,12 +51,14 @@ def aconto(month: str | None = None, as_of: date | None = None) -> dict[str, Any
 
 @flow(name="settle", flow_run_name=_name("settle", "month"), persist_result=False)
 def settle(month: str | None = None, as_of: date | None = None) -> dict[str, Any]:
-    """Settle the completed courses of ``month`` — or of every month ended and not yet settled
-    — and, in January, reconcile the previous year's a-conto."""
+    """Settle the completed courses of ``month`` — or of every month due (from the first working
+    day after it) and not yet settled — and, in January, reconcile the previous year's a-conto.
+    Document files that went missing are written again from the store."""
     months = [month] if month else months_to_settle(as_of)
     results = [settle_month_task(m, as_of) for m in months]
     years = years_to_reconcile(as_of) if month is None else []
     reconciled = [reconcile_task(y, as_of) for y in years]
+    restore_files()
     publish_totals("settlement", f"Settlement: {', '.join(months) or 'no month due'}",
                    _numbers(results) + _numbers(reconciled))
     return {"months": months, "results": results, "reconciled": reconciled}

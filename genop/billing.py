@@ -1,18 +1,17 @@
 """Settlement in the case store (agreement §8): the a-conto, the monthly settlement of
-completed courses, the January reconciliation and retro-regulation.
+completed courses and the January reconciliation (retro-regulation: genop.regulation).
 
 The rules are :mod:`genop.settlement` (pure); the documents :mod:`genop.settlement_documents`.
 Here is what makes them safe to run again (a dispute, a crash, a retry, two workers):
 
-* a-conto: one record per (month, municipality); a month is recorded on or after its
-  first Danish working day, and the daily run catches up every month since the last one;
+* a-conto: one record per (month, municipality); a month is recorded on or after its first
+  Danish working day, and the daily run catches up every month not recorded since the first;
 * monthly settlement: a month is settled once (``settled_months``), in order; a course is
-  settled once (``settled_courses``); a course whose completion was recorded after its
-  month was settled goes into the next month settled, marked as late — never lost;
-* reconciliation: once per year and municipality, after December is settled;
-* regulation: the difference between the current tariffs and what was invoiced so far
-  (original plus earlier adjustments) — a second run finds no difference and issues nothing;
-  each run that does find differences is numbered (``regulation:0002:tarnby:CreditNote``).
+  settled once (``settled_courses``) and every visit is invoiced once (``visits.settled_document_id``):
+  a course whose completion was recorded after its month was settled goes into the next
+  month settled, marked as late, and visits recorded after their course was settled are
+  invoiced there as a supplement line — never lost, never twice;
+* reconciliation: once per year and municipality, in January or later, after December is settled.
 
 Re-running returns the documents already issued, unchanged.
 """
@@ -20,22 +19,19 @@ Re-running returns the documents already issued, unchanged.
 from __future__ import annotations
 
 import calendar
-import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from genop.config import Agreement
 from genop.deadlines import first_working_day_of_month
 from genop.oioubl import danish_amount as kr
 from genop.settlement import (
-    ZERO,
     AcontoPayment,
     Course,
     CourseLine,
@@ -45,22 +41,18 @@ from genop.settlement import (
     aconto_for_month,
     parse_month,
     reconcile_year,
-    regulate,
     settle_month,
 )
 from genop.settlement_documents import (
     course_line,
     issue,
     lock_settlement,
-    money,
     month_in_danish,
     single_line,
-    xml_lines,
 )
 from genop.store.models import (
     AcontoRecord,
     Case,
-    CourseAdjustment,
     SettledCourse,
     SettledMonth,
     SettlementDocumentRecord,
@@ -80,7 +72,7 @@ class Outcome:
     notes: tuple[str, ...] = ()
 
 
-def _da(day: date) -> str:
+def danish_day(day: date) -> str:
     return f"{day.day}. {month_in_danish(f'{day:%Y-%m}')}"
 
 
@@ -94,7 +86,7 @@ def _month_end(month: str) -> date:
     return date(year, number, calendar.monthrange(year, number)[1])
 
 
-def _payment_due(agreement: Agreement, day: date) -> date:
+def payment_due(agreement: Agreement, day: date) -> date:
     return day + timedelta(days=agreement.deadlines.payment_term_days)
 
 
@@ -102,15 +94,15 @@ def _payment_due(agreement: Agreement, day: date) -> date:
 
 
 def aconto_months_due(session: Session, as_of: date) -> list[str]:
-    """Months whose a-conto is due by ``as_of`` and not recorded: every month after the last
-    recorded one (catch-up after downtime); with none recorded yet, the current month."""
-    last = session.scalar(select(func.max(AcontoRecord.month)))
+    """Months whose a-conto is due by ``as_of`` and not recorded: every month from the first
+    recorded one on (catch-up after downtime, gaps filled); with none recorded, the current month."""
+    recorded = set(session.scalars(select(AcontoRecord.month).distinct()))
     current = f"{as_of:%Y-%m}"
     months: list[str] = []
-    month = _month_after(last) if last else current
+    month = min(recorded) if recorded else current
     while month <= current:
         year, number = parse_month(month)
-        if first_working_day_of_month(year, number) <= as_of:
+        if month not in recorded and first_working_day_of_month(year, number) <= as_of:
             months.append(month)
         month = _month_after(month)
     return months
@@ -133,18 +125,30 @@ def record_aconto(session: Session, agreement: Agreement, *, month: str, as_of: 
         if existing is not None:
             documents.append(existing.document)
             continue
+        _refuse_aconto_that_cannot_be_offset(session, month)
         document = issue(
             session, agreement, folder=folder, now=now, key=f"aconto:{month}:{payment.payer}", kind="Invoice",
             purpose="aconto", payer=payment.payer, period=month, issue_date=as_of,
             due_date=max(due_on, as_of), aconto=payment.amount,
             lines=[single_line(f"A conto {month_in_danish(month)} (aftalens §8, omkostningsgaranti)",
                                payment.amount)],
-            note=f"A conto for {month_in_danish(month)}, forfalder første hverdag i måneden ({_da(due_on)}).")
+            note=f"A conto for {month_in_danish(month)}, forfalder første hverdag i måneden ({danish_day(due_on)}).")
         session.add(AcontoRecord(month=month, payer=payment.payer, amount=payment.amount, due_on=due_on,
                                  document_id=document.id, recorded_at=now))
         documents.append(document)
         new = True
     return Outcome(tuple(documents), new)
+
+
+def _refuse_aconto_that_cannot_be_offset(session: Session, month: str) -> None:
+    """An a-conto for a month already settled, or in a reconciled year, could never be offset or
+    refunded: it is refused rather than invoiced."""
+    last = session.scalar(select(func.max(SettledMonth.month)))
+    if last is not None and month <= last:
+        raise SettlementError(f"the a-conto for {month} cannot be recorded: genop has settled up to {last}, so it "
+                              "could never be offset (genop's settlement starts after that month)")
+    if session.scalar(select(YearReconciliationRecord.id).where(YearReconciliationRecord.year == int(month[:4]))):
+        raise SettlementError(f"the a-conto for {month} cannot be recorded: {month[:4]} is reconciled already")
 
 
 # -- monthly settlement -------------------------------------------------------------------
@@ -156,56 +160,77 @@ def _documents(session: Session, purpose: str, period: str) -> tuple[SettlementD
         .order_by(SettlementDocumentRecord.number)))
 
 
+def settlement_day(month: str) -> date:
+    """The scheduled settlement of a month runs on the first working day after it."""
+    following = _month_end(month) + timedelta(days=1)
+    return first_working_day_of_month(following.year, following.month)
+
+
 def months_to_settle(session: Session, as_of: date) -> list[str]:
-    """Months ended before ``as_of`` and not settled: every month after the last settled one;
-    with none settled yet, from the first month with a recorded a-conto."""
-    last = session.scalar(select(func.max(SettledMonth.month)))
-    first = _month_after(last) if last else session.scalar(select(func.min(AcontoRecord.month)))
+    """Months due for settlement by ``as_of`` (from their :func:`settlement_day`) and not settled:
+    every month after the last settled one; with none settled yet, from the first a-conto month."""
+    first = _next_to_settle(session)
     months: list[str] = []
-    while first is not None and _month_end(first) < as_of:
+    while first is not None and settlement_day(first) <= as_of:
         months.append(first)
         first = _month_after(first)
     return months
 
 
-def _check_order(session: Session, month: str) -> None:
+def _next_to_settle(session: Session) -> str | None:
     last = session.scalar(select(func.max(SettledMonth.month)))
-    if last is None or month == _month_after(last):
+    return _month_after(last) if last else session.scalar(select(func.min(AcontoRecord.month)))
+
+
+def _check_order(session: Session, month: str) -> None:
+    expected = _next_to_settle(session)
+    if expected is None or month == expected:
         return
-    if month < last:
-        raise SettlementError(f"{month} was never settled and genop has settled {last} since: its completed "
-                              "courses were settled in the months that followed (as late courses)")
-    raise SettlementError(f"settle {_month_after(last)} first: months are settled in order, so that every "
-                          "course is settled in the first month after it completed")
+    if month < expected:
+        raise SettlementError(f"{month} comes before {expected}, the next month genop settles: courses completed "
+                              f"in {month} are settled in {expected} or later (as late courses)")
+    raise SettlementError(f"settle {expected} first: months are settled in order, so that every course is "
+                          "settled in the first month after it completed")
 
 
-def _load_courses(session: Session, cases: Sequence[Case]) -> list[Course]:
-    visits: dict[int, list[VisitRecord]] = defaultdict(list)
-    numbers = {case.id: case.case_number for case in cases}
-    ids = sorted(numbers)
+@dataclass(frozen=True)
+class _Loaded:
+    courses: list[Course]
+    visit_ids: dict[str, list[int]]
+
+
+def load_courses(session: Session, cases: Sequence[Case], *, settled_visits: bool) -> _Loaded:
+    """The cases as courses with their visits not yet invoiced, or (for regulation) invoiced."""
+    visits: dict[int, list[Visit]] = defaultdict(list)
+    ids = sorted(case.id for case in cases)
+    marked = Visit.settled_document_id.is_not(None) if settled_visits else Visit.settled_document_id.is_(None)
     for start in range(0, len(ids), _CHUNK):
-        for visit in session.scalars(select(Visit).where(Visit.case_id.in_(ids[start:start + _CHUNK]))
+        for visit in session.scalars(select(Visit).where(Visit.case_id.in_(ids[start:start + _CHUNK]), marked)
                                      .order_by(Visit.visit_date, Visit.id)):
-            visits[visit.case_id].append(VisitRecord(numbers[visit.case_id], visit.visit_date, visit.sks_code))
+            visits[visit.case_id].append(visit)
     courses = []
     for case in cases:
         if case.payer is None or case.completed_on is None:
             raise SettlementError(f"case {case.case_number} has no paying municipality or completion date "
                                   "and cannot be settled")
         courses.append(Course(case.case_number, case.payer, case.diagnosis_group, case.completed_on,
-                              tuple(visits[case.id])))
-    return courses
+                              tuple(VisitRecord(case.case_number, v.visit_date, v.sks_code) for v in visits[case.id])))
+    return _Loaded(courses, {case.case_number: [v.id for v in visits[case.id]] for case in cases})
 
 
-def _describe(line: CourseLine, month: str) -> str:
+def _describe(line: CourseLine, month: str, supplement: bool) -> str:
     visits = ", ".join(f"{count} × {group}" for group, count in line.visits.items() if count) or "ingen besøg"
-    late = "" if f"{line.completed_on:%Y-%m}" == month else f" (afsluttet {_da(line.completed_on)}, efterregistreret)"
+    if supplement:
+        return (f"Efterregistrerede besøg i forløb {line.case_number} (afsluttet {danish_day(line.completed_on)}, "
+                f"afregnet tidligere): {visits}")
+    late = "" if f"{line.completed_on:%Y-%m}" == month else f" (afsluttet {danish_day(line.completed_on)}, efterregistreret)"
     return f"Afsluttet genoptræningsforløb {line.case_number}: {visits}{late}"
 
 
 def settle(session: Session, agreement: Agreement, *, month: str, invoice_date: date, folder: Path,
            now: datetime) -> Outcome:
-    """Settle the courses completed in ``month`` (and late ones before it) once (agreement §8)."""
+    """Settle the courses completed in ``month`` (and late ones before it) once (agreement §8);
+    visits recorded after their course was settled are invoiced here as supplements."""
     lock_settlement(session)
     parse_month(month)
     if session.get(SettledMonth, month) is not None:
@@ -220,36 +245,50 @@ def settle(session: Session, agreement: Agreement, *, month: str, invoice_date: 
     if missing:
         raise SettlementError(f"the a-conto for {month} is not recorded for {', '.join(missing)}: run "
                               f"`genop aconto --month {month}` first, so the settlement can offset it")
-    settled = select(SettledCourse.case_id)
-    cases = list(session.scalars(select(Case).where(
-        Case.completed_on.is_not(None), Case.completed_on <= _month_end(month), Case.id.not_in(settled))
-        .order_by(Case.case_number)))
-    results = settle_month(_load_courses(session, cases), agreement, month=month, invoice_date=invoice_date,
+    settled = select(SettledCourse.case_id).where(SettledCourse.supplement.is_(False))
+    new = list(session.scalars(select(Case).where(
+        Case.completed_on.is_not(None), Case.completed_on <= _month_end(month), Case.id.not_in(settled))))
+    unsettled_visit = select(Visit.case_id).where(Visit.settled_document_id.is_(None))
+    supplements = list(session.scalars(select(Case).where(Case.id.in_(settled), Case.id.in_(unsettled_visit))))
+    loaded = load_courses(session, new + supplements, settled_visits=False)
+    results = settle_month(loaded.courses, agreement, month=month, invoice_date=invoice_date,
                            include_earlier=True, aconto=recorded)
-    case_ids = {case.case_number: case.id for case in cases}
-    documents = []
-    for result in results:
-        documents.append(_issue_settlement(session, agreement, result, case_ids, folder=folder, now=now))
+    context = _SettlementContext({c.case_number: c.id for c in new + supplements},
+                                 {c.case_number for c in supplements}, loaded.visit_ids)
+    documents = [_issue_settlement(session, agreement, result, context, folder=folder, now=now) for result in results]
     session.add(SettledMonth(month=month, invoice_date=invoice_date, settled_at=now))
     return Outcome(tuple(documents), True)
 
 
+@dataclass(frozen=True)
+class _SettlementContext:
+    case_ids: dict[str, int]
+    supplements: set[str]
+    visit_ids: dict[str, list[int]]
+
+
 def _issue_settlement(session: Session, agreement: Agreement, result: MonthlySettlement,
-                      case_ids: dict[str, int], *, folder: Path, now: datetime) -> SettlementDocumentRecord:
+                      context: _SettlementContext, *, folder: Path, now: datetime) -> SettlementDocumentRecord:
     note = (f"Afregning af afsluttede genoptræningsforløb, {month_in_danish(result.month)} (aftalens §8). "
             f"A conto for måneden kr. {kr(result.aconto)}, heraf modregnet kr. {kr(result.prepaid)}; "
             f"ikke anvendt a conto kr. {kr(result.carried_to_reconciliation)} indgår i årsopgørelsen.")
-    lines = [course_line(n, line.case_number, _describe(line, result.month), line.amount)
+    lines = [course_line(n, line.case_number,
+                         _describe(line, result.month, line.case_number in context.supplements), line.amount)
              for n, line in enumerate(result.lines, start=1)]
     document = issue(session, agreement, folder=folder, now=now, key=f"settlement:{result.month}:{result.payer}",
                      kind="Invoice", purpose="settlement", payer=result.payer, period=result.month,
                      issue_date=result.invoice_date, due_date=result.due_date, lines=lines,
                      prepaid=result.prepaid, aconto=result.aconto, carried=result.carried_to_reconciliation,
                      note=note)
+    visit_ids: list[int] = []
     for n, line in enumerate(result.lines, start=1):
-        session.add(SettledCourse(case_id=case_ids[line.case_number], document_id=document.id, line_no=n,
+        session.add(SettledCourse(case_id=context.case_ids[line.case_number], document_id=document.id, line_no=n,
                                   month=result.month, completed_on=line.completed_on, visits=line.visits,
-                                  amount=line.amount))
+                                  amount=line.amount, supplement=line.case_number in context.supplements))
+        visit_ids += context.visit_ids[line.case_number]
+    for start in range(0, len(visit_ids), _CHUNK):
+        session.execute(update(Visit).where(Visit.id.in_(visit_ids[start:start + _CHUNK]))
+                        .values(settled_document_id=document.id))
     return document
 
 
@@ -264,6 +303,9 @@ def reconcile(session: Session, agreement: Agreement, *, year: int, as_of: date,
                                     .order_by(YearReconciliationRecord.payer)))
     if existing:
         return existing, Outcome(tuple(r.document for r in existing if r.document is not None), False)
+    if as_of.year <= year:
+        raise SettlementError(f"the reconciliation of {year} is made in January {year + 1} or later, "
+                              f"not on {as_of.isoformat()}")
     if session.get(SettledMonth, f"{year}-12") is None:
         raise SettlementError(f"the January reconciliation of {year} needs December {year} settled first "
                               f"(`genop settle --month {year}-12`)")
@@ -275,7 +317,7 @@ def reconcile(session: Session, agreement: Agreement, *, year: int, as_of: date,
             document = issue(
                 session, agreement, folder=folder, now=now, key=f"refund:{year}:{result.payer}", kind="CreditNote",
                 purpose="refund", payer=result.payer, period=str(year), issue_date=as_of,
-                due_date=_payment_due(agreement, as_of),
+                due_date=payment_due(agreement, as_of),
                 lines=[single_line(f"Tilbagebetaling af ikke anvendt a conto {year} (aftalens §8)", result.refund)],
                 note=(f"Årsopgørelse {year}: a conto betalt kr. {kr(result.aconto_paid)}, modregnet i "
                       f"månedsafregninger kr. {kr(result.prepaid_used)}; forskellen tilbagebetales."))
@@ -304,8 +346,9 @@ def _settlements_of(session: Session, year: int) -> list[MonthlySettlement]:
     for document in documents:
         courses = session.execute(select(SettledCourse, Case).join(Case, SettledCourse.case_id == Case.id)
                                   .where(SettledCourse.document_id == document.id)).all()
+        # supplement lines (visits recorded later) are in the total; a course is named once
         lines = tuple(CourseLine(case.case_number, document.payer, case.diagnosis_group, course.completed_on,
-                                 course.visits, course.amount) for course, case in courses)
+                                 course.visits, course.amount) for course, case in courses if not course.supplement)
         result.append(MonthlySettlement(
             month=document.period, payer=document.payer, ean=document.ean, lines=lines,
             total=document.line_total, aconto=document.aconto, prepaid=document.prepaid,
@@ -317,111 +360,3 @@ def _settlements_of(session: Session, year: int) -> list[MonthlySettlement]:
 def _payments_of(session: Session, year: int) -> list[AcontoPayment]:
     rows = session.scalars(select(AcontoRecord).where(AcontoRecord.month.like(f"{year}-%")))
     return [AcontoPayment(row.month, row.payer, row.document.ean, row.amount, row.due_on) for row in rows]
-
-
-# -- retro-regulation ---------------------------------------------------------------------
-
-
-def tariff_fingerprint(agreement: Agreement) -> str:
-    """Names the tariff set a regulation prices at: the same tables give the same fingerprint."""
-    text = "|".join(f"{t.name};{t.valid_from};{t.valid_to};" + ",".join(
-        f"{g}={group.price}" for g, group in sorted(t.groups.items())) for t in agreement.tariffs)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
-def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of: date, folder: Path,
-                   now: datetime) -> Outcome:
-    """Re-price every course settled and completed since ``since`` at the configured tariffs;
-    the differences become adjustment invoices or credit notes per municipality, the original
-    documents stay as issued (agreement §8: regulation back to 1 January)."""
-    lock_settlement(session)
-    tariffs = f"{since.isoformat()}:{tariff_fingerprint(agreement)}"
-    rows = session.execute(select(SettledCourse, Case).join(Case, SettledCourse.case_id == Case.id)
-                           .where(SettledCourse.completed_on >= since).order_by(Case.case_number)).all()
-    cases = [case for _, case in rows]
-    adjusted = dict(session.execute(select(CourseAdjustment.case_id, func.sum(CourseAdjustment.difference))
-                                    .group_by(CourseAdjustment.case_id)).all())
-    invoiced = {case.case_number: course.amount + _money_sum(adjusted.get(case.id)) for course, case in rows}
-    pairs = [(course, invoiced[course.case_number]) for course in _load_courses(session, cases)]
-    adjustments = regulate(pairs, agreement, new_tariffs=agreement.tariffs, since=since)
-    if not adjustments:
-        return Outcome(_last_regulation_to(session, tariffs), False)
-    # each regulation run that finds differences is a new one: returning to an earlier tariff set
-    # (undoing a mistaken regulation) is a regulation of its own
-    sequence = session.scalar(select(func.count(func.distinct(CourseAdjustment.regulation)))) + 1
-    regulation = f"{sequence:04d}:{tariffs}"
-    ids = {case.case_number: case.id for case in cases}
-    names = ", ".join(t.name for t in agreement.tariffs if t.valid_to is None or t.valid_to >= since)
-    documents = []
-    for payer in (p for p in agreement.aconto.split if p in adjustments):
-        for kind, items in (("Invoice", [a for a in adjustments[payer] if a.difference > 0]),
-                            ("CreditNote", [a for a in adjustments[payer] if a.difference < 0])):
-            if not items:
-                continue
-            key = f"regulation:{sequence:04d}:{payer}:{kind}"
-            lines = [course_line(n, a.case_number, f"Efterregulering af forløb {a.case_number}: faktureret "
-                                 f"kr. {kr(a.original)}, nye takster kr. {kr(a.repriced)}", abs(a.difference))
-                     for n, a in enumerate(items, start=1)]
-            document = issue(session, agreement, folder=folder, now=now, key=key, kind=kind, purpose="regulation",
-                             payer=payer, period=since.isoformat(), issue_date=as_of,
-                             due_date=_payment_due(agreement, as_of), lines=lines,
-                             note=(f"Efterregulering af afsluttede forløb fra {_da(since)} til taksterne "
-                                   f"{names} (aftalens §8). De oprindelige fakturaer er uændrede."))
-            for n, item in enumerate(items, start=1):
-                session.add(CourseAdjustment(case_id=ids[item.case_number], document_id=document.id, line_no=n,
-                                             regulation=regulation, original=item.original,
-                                             repriced=item.repriced, difference=item.difference, created_at=now))
-            documents.append(document)
-    return Outcome(tuple(documents), True)
-
-
-def _last_regulation_to(session: Session, tariffs: str) -> tuple[SettlementDocumentRecord, ...]:
-    """The documents of the latest regulation to these tariffs from this date (a re-run shows them)."""
-    latest = session.scalar(select(func.max(CourseAdjustment.regulation))
-                            .where(CourseAdjustment.regulation.like(f"%:{tariffs}")))
-    if latest is None:
-        return ()
-    ids = select(CourseAdjustment.document_id).where(CourseAdjustment.regulation == latest)
-    return tuple(session.scalars(select(SettlementDocumentRecord).where(SettlementDocumentRecord.id.in_(ids))
-                                 .order_by(SettlementDocumentRecord.number)))
-
-
-def _money_sum(value: Decimal | None) -> Decimal:
-    """SUM over a Money column is typed Money (so Decimal DKK), or None when there is no row."""
-    return ZERO if value is None else value
-
-
-# -- views (for the CLI and artifacts) ----------------------------------------------------
-
-
-def document_view(session: Session, agreement: Agreement, document: SettlementDocumentRecord) -> dict[str, object]:
-    """A document as staff read it (``genop settle --json``): amounts as two-decimal strings."""
-    party = agreement.parties[document.payer]
-    courses = {row.line_no: row for row in session.scalars(
-        select(SettledCourse).where(SettledCourse.document_id == document.id))}
-    lines = []
-    for line in xml_lines(document.xml):
-        view: dict[str, object] = {"case_number": line["case_number"], "description": line["description"],
-                                   "amount": line["amount"]}
-        course = courses.get(int(line["line"] or 0)) if document.purpose == "settlement" else None
-        if course is not None:
-            view.update(diagnosis_group=course.case.diagnosis_group, visits=course.visits)
-        lines.append(view)
-    return {
-        "number": document.number, "kind": document.kind, "purpose": document.purpose,
-        "period": document.period, "municipality": party.municipality_code, "payer": document.payer,
-        "ean": document.ean, "issue_date": document.issue_date.isoformat(),
-        "due_date": document.due_date.isoformat() if document.due_date else None, "lines": lines,
-        "total": money(document.line_total), "aconto": money(document.aconto), "prepaid": money(document.prepaid),
-        "amount_due": money(document.payable), "carried_to_reconciliation": money(document.carried),
-        "oioubl_path": document.xml_path, "html_path": document.html_path,
-    }
-
-
-def totals_row(agreement: Agreement, document: SettlementDocumentRecord) -> dict[str, str]:
-    """One row of a Prefect table artifact: totals only, no case or citizen data."""
-    party = agreement.parties[document.payer]
-    return {"document": document.number, "kind": document.kind, "purpose": document.purpose,
-            "period": document.period, "municipality": f"{party.municipality_code} {party.name}",
-            "total": money(document.line_total), "prepaid": money(document.prepaid),
-            "amount_due": money(document.payable), "due_date": document.due_date.isoformat() if document.due_date else ""}

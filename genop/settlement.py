@@ -281,14 +281,18 @@ def reconcile_year(year: int, settlements: Iterable[MonthlySettlement], payments
     """A-conto paid vs. used per municipality; the unused part is refunded in January.
 
     The readiness-cost clause is flagged when both municipalities' settled orders together
-    fell below the annual a-conto level (agreement §8, DKK 2.4 million).
+    fell below the annual a-conto level (agreement §8, DKK 2.4 million; for a part year, the
+    a-conto paid in it).
     """
     in_year = [s for s in settlements if parse_month(s.month)[0] == year]
     paid = [p for p in payments if parse_month(p.month)[0] == year]
     _refuse_duplicates([f"{s.payer} {s.month}" for s in in_year], f"settlements of {year}")
     _refuse_duplicates([f"{p.payer} {p.month}" for p in paid], f"a-conto payments of {year}")
     _refuse_duplicates([line.case_number for s in in_year for line in s.lines], f"settlements of {year}")
-    readiness = sum((s.total for s in in_year), ZERO) < agreement.aconto.annual_level
+    # the a-conto level of the year: DKK 2.4 million, or what was paid in a year genop did not
+    # settle from January (a part year is measured against its own a-conto)
+    level = min(agreement.aconto.annual_level, sum((p.amount for p in paid), ZERO))
+    readiness = sum((s.total for s in in_year), ZERO) < level
     result = []
     for payer in agreement.aconto.split:
         aconto_paid = sum((p.amount for p in paid if p.payer == payer), ZERO)

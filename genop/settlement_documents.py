@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from genop import oioubl
 from genop.config import Agreement
 from genop.settlement import ZERO, SettlementError
-from genop.store.models import Counter, SettlementDocumentRecord
+from genop.store.models import Counter, SettledCourse, SettlementDocumentRecord
 
 LOCK = "settlement:lock"
 PREFIX = {"Invoice": "GEN-F", "CreditNote": "GEN-K"}
@@ -156,6 +156,18 @@ def write_files(rows: Iterable[SettlementDocumentRecord]) -> list[Path]:
     return written
 
 
+def restore_missing_files(session: Session) -> list[Path]:
+    """Write the files of every document whose XML or HTML file is missing (a crash between the
+    commit and the writing, or a file deleted by mistake); the store holds the originals."""
+    paths = session.execute(select(SettlementDocumentRecord.id, SettlementDocumentRecord.xml_path,
+                                   SettlementDocumentRecord.html_path)).all()
+    missing = [row.id for row in paths if not (Path(row.xml_path).is_file() and Path(row.html_path).is_file())]
+    if not missing:
+        return []
+    return write_files(session.scalars(select(SettlementDocumentRecord)
+                                       .where(SettlementDocumentRecord.id.in_(missing))))
+
+
 def xml_lines(xml: bytes) -> list[dict[str, str | None]]:
     """The lines of a stored document as written (line id, case number, description, amount)."""
     root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
@@ -170,3 +182,41 @@ def xml_lines(xml: bytes) -> list[dict[str, str | None]]:
 def money(value: Decimal) -> str:
     """Amounts in JSON and tables: a decimal string with two decimals ("449461.00")."""
     return f"{value.quantize(Decimal('0.01')):f}"
+
+
+# -- views (for the CLI and artifacts) ----------------------------------------------------
+
+
+def document_view(session: Session, agreement: Agreement, document: SettlementDocumentRecord) -> dict[str, object]:
+    """A document as staff read it (``genop settle --json``): amounts as two-decimal strings."""
+    party = agreement.parties[document.payer]
+    courses = {row.line_no: row for row in session.scalars(
+        select(SettledCourse).where(SettledCourse.document_id == document.id))}
+    lines = []
+    for line in xml_lines(document.xml):
+        view: dict[str, object] = {"case_number": line["case_number"], "description": line["description"],
+                                   "amount": line["amount"]}
+        course = courses.get(int(line["line"] or 0)) if document.purpose == "settlement" else None
+        if course is not None:
+            view.update(diagnosis_group=course.case.diagnosis_group, visits=course.visits)
+        lines.append(view)
+    return {
+        "number": document.number, "kind": document.kind, "purpose": document.purpose,
+        "period": document.period, "municipality": party.municipality_code, "payer": document.payer,
+        "ean": document.ean, "issue_date": document.issue_date.isoformat(),
+        "due_date": document.due_date.isoformat() if document.due_date else None, "lines": lines,
+        # "aconto" is the a-conto offset on this document (total - aconto = amount_due)
+        "total": money(document.line_total), "aconto": money(document.prepaid),
+        "amount_due": money(document.payable), "aconto_of_month": money(document.aconto),
+        "carried_to_reconciliation": money(document.carried),
+        "oioubl_path": document.xml_path, "html_path": document.html_path,
+    }
+
+
+def totals_row(agreement: Agreement, document: SettlementDocumentRecord) -> dict[str, str]:
+    """One row of a Prefect table artifact: totals only, no case or citizen data."""
+    party = agreement.parties[document.payer]
+    return {"document": document.number, "kind": document.kind, "purpose": document.purpose,
+            "period": document.period, "municipality": f"{party.municipality_code} {party.name}",
+            "total": money(document.line_total), "aconto": money(document.prepaid),
+            "amount_due": money(document.payable), "due_date": document.due_date.isoformat() if document.due_date else ""}

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 from sqlalchemy import select
 
-from genop import billing
+from genop import settlement_documents
 from genop.clock import parse_as_of
 from genop.runtime import current_runtime
 from genop.settlement import SettlementError, parse_month
@@ -37,7 +37,7 @@ def _views(numbers: list[str]) -> list[dict[str, Any]]:
         documents = session.scalars(select(SettlementDocumentRecord)
                                     .where(SettlementDocumentRecord.number.in_(numbers))
                                     .order_by(SettlementDocumentRecord.number)).all()
-        return [billing.document_view(session, runtime.agreement, d) for d in documents]
+        return [settlement_documents.document_view(session, runtime.agreement, d) for d in documents]
 
 
 def _print_documents(title: str, views: list[dict[str, Any]]) -> None:
@@ -47,10 +47,17 @@ def _print_documents(title: str, views: list[dict[str, Any]]) -> None:
     for view in views:
         kind = "" if view["kind"] == "Invoice" else " credit note"
         table.add_row(f"{view['number']}{kind}", view["municipality"], str(len(view["lines"])), view["total"],
-                      view["prepaid"], view["amount_due"], view["due_date"] or "")
+                      view["aconto"], view["amount_due"], view["due_date"] or "")
     output.console.print(table)
     for view in views:
         output.console.print(f"  {view['number']}: {view['oioubl_path']} (+ .html)", soft_wrap=True)
+
+
+def _from_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--from") from None
 
 
 def _month(value: str | None) -> str | None:
@@ -101,7 +108,7 @@ def settle_cmd(month: str | None, regulate: bool, since: str | None, year: int |
     if regulate or since:
         if not (regulate and since) or month or year:
             raise click.UsageError("use --regulate with --from DATE (and neither --month nor --reconcile)")
-        _regulate(parse_as_of(since), day, as_json)
+        _regulate(_from_date(since), day, as_json)
     elif year is not None:
         if month:
             raise click.UsageError("--reconcile YEAR and --month are separate runs")
@@ -165,7 +172,7 @@ def _reconciliation(year: int) -> dict[str, Any]:
             "municipality": runtime.agreement.parties[row.payer].municipality_code, "payer": row.payer,
             "aconto_paid": money(row.aconto_paid), "settled": money(row.settled),
             "aconto_used": money(row.prepaid_used), "refund": money(row.refund),
-            "credit_note": billing.document_view(session, runtime.agreement, row.document) if row.document else None,
+            "credit_note": settlement_documents.document_view(session, runtime.agreement, row.document) if row.document else None,
         } for row in rows]
     return {"year": year, "readiness_clause": any(row.readiness_clause for row in rows),
             "municipalities": municipalities}
@@ -202,7 +209,7 @@ def invoices_list(period: str | None, purpose: str | None, as_json: bool) -> Non
     if purpose:
         query = query.where(SettlementDocumentRecord.purpose == purpose)
     with runtime.store.session() as session:
-        views = [billing.document_view(session, runtime.agreement, d) for d in session.scalars(query)]
+        views = [settlement_documents.document_view(session, runtime.agreement, d) for d in session.scalars(query)]
     if as_json:
         output.emit_json({"documents": views})
     else:

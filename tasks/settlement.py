@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from sqlalchemy.exc import OperationalError
 
-from genop import billing
+from genop import billing, regulation, settlement_documents
 from genop.clock import now_utc, parse_as_of
 from genop.runtime import current_runtime
 from genop.settlement_documents import write_files
@@ -108,11 +108,22 @@ def reconcile_task(year: int, as_of: date | None) -> dict[str, Any]:
 def regulate_task(since: date, as_of: date | None) -> dict[str, Any]:
     runtime = current_runtime()
     with runtime.store.session() as session:
-        outcome = billing.regulate_since(session, runtime.agreement, since=since, as_of=parse_as_of(as_of),
+        outcome = regulation.regulate_since(session, runtime.agreement, since=since, as_of=parse_as_of(as_of),
                                          folder=_folder(), now=now_utc())
     get_run_logger().info("regulation from %s: %d document(s) %s", since, len(outcome.documents),
                           "issued" if outcome.new else "(no difference to invoice)")
     return {"since": since.isoformat(), **_summary(outcome)}
+
+
+@task(name="restore-document-files", cache_policy=NO_CACHE)
+@private_errors
+def restore_files() -> int:
+    """Daily: any document whose files went missing gets them back from the store."""
+    with current_runtime().store.session() as session:
+        written = settlement_documents.restore_missing_files(session)
+    if written:
+        get_run_logger().warning("%d settlement file(s) were missing and are written again", len(written))
+    return len(written)
 
 
 @task(name="publish-totals", cache_policy=NO_CACHE)
@@ -127,6 +138,6 @@ def publish_totals(key: str, description: str, numbers: list[str]) -> int:
         documents = session.scalars(select(SettlementDocumentRecord)
                                     .where(SettlementDocumentRecord.number.in_(numbers))
                                     .order_by(SettlementDocumentRecord.number)).all()
-        rows = [billing.totals_row(runtime.agreement, d) for d in documents]
+        rows = [settlement_documents.totals_row(runtime.agreement, d) for d in documents]
     create_table_artifact(key=key, description=description, table=rows or [{"documents": "none"}])
     return len(rows)

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from genop.store.models import Case, Visit
@@ -46,3 +47,14 @@ def _group(code: str) -> str:
 def visits_on(day: date, **counts: int) -> list[tuple[date, str]]:
     """``visits_on(d, BLNA=2, AAF6=1)`` → two GEN1A visits and one GEN3A visit on ``d``."""
     return [(day, code) for code, count in counts.items() for _ in range(count)]
+
+
+def add_visits(session: Session, number: str, visits: Sequence[tuple[date, str]]) -> None:
+    """Visits recorded later for an existing case (e.g. after its course was settled)."""
+    case = session.scalars(select(Case).where(Case.case_number == number)).one()
+    start = session.scalar(select(func.count()).select_from(Visit).where(Visit.case_id == case.id)) or 0
+    for n, (day, code) in enumerate(visits, start=start):
+        fingerprint = hashlib.sha256(f"{number}|{day}|{code}|{n}".encode()).hexdigest()
+        session.add(Visit(case_id=case.id, visit_date=day, sks_code=code, tariff_group=_group(code),
+                          minutes=45, mode="individual", fingerprint=fingerprint, recorded_at=NOW))
+    session.flush()

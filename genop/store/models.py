@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -238,10 +239,15 @@ class Visit(Base):
                                              doc="sha256 of the visit's fields: duplicates are ignored")
     import_id: Mapped[int | None] = mapped_column(ForeignKey("visit_imports.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    settled_document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("settlement_documents.id"), doc="the settlement document that invoiced this visit (once)")
 
     case: Mapped[Case] = relationship()
 
-    __table_args__ = (Index("ix_visits_case_id_date", "case_id", "visit_date"),)
+    __table_args__ = (
+        Index("ix_visits_case_id_date", "case_id", "visit_date"),
+        Index("ix_visits_settled_document_id", "settled_document_id"),
+    )
 
 
 class VisitImport(Base):
@@ -382,12 +388,14 @@ class SettledMonth(Base):
 
 
 class SettledCourse(Base):
-    """A completed course on a monthly settlement document — at most once per case."""
+    """A completed course on a monthly settlement document — once per case; visits recorded
+    after that are invoiced later on ``supplement`` lines (each visit once, see Visit)."""
 
     __tablename__ = "settled_courses"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    supplement: Mapped[bool] = mapped_column(default=False, doc="visits recorded after the course was settled")
     document_id: Mapped[int] = mapped_column(ForeignKey("settlement_documents.id"))
     line_no: Mapped[int] = mapped_column(Integer)
     month: Mapped[str] = mapped_column(String(7))
@@ -398,7 +406,11 @@ class SettledCourse(Base):
     case: Mapped[Case] = relationship()
     document: Mapped[SettlementDocumentRecord] = relationship()
 
-    __table_args__ = (Index("ix_settled_courses_document_id", "document_id"),)
+    __table_args__ = (
+        Index("ix_settled_courses_document_id", "document_id"),
+        Index("uq_settled_courses_case_id", "case_id", unique=True,
+              sqlite_where=text("NOT supplement"), postgresql_where=text("NOT supplement")),
+    )
 
 
 class CourseAdjustment(Base):

@@ -102,13 +102,15 @@ def test_aconto_and_settlement_through_flows(system, tmp_path, monkeypatch):
     with runtime.store.session() as session:
         add_course(session, "GEN-2026-000104", completed_on=date(2026, 10, 31),
                    visits=visits_on(date(2026, 10, 20), BLNR=2))
-    _run_deployment("settle/settle", as_of="2026-12-01")
+    _run_deployment("settle/settle", as_of="2026-12-01")  # the first working day after November
     listed = _genop("invoices", "list", "--period", "2026-11")["documents"]
     [november] = [d for d in listed if d["purpose"] == "settlement"]
     assert [(line["case_number"], line["amount"]) for line in november["lines"]] == [("GEN-2026-000104", "1710.00")]
     assert "efterregistreret" in november["lines"][0]["description"]
+    Path(tarnby["oioubl_path"]).unlink()  # a file lost: the next daily run writes it again from the store
     _run_deployment("settle/settle", as_of="2026-12-02")
     assert _documents(runtime) == 9
+    assert Path(tarnby["oioubl_path"]).read_bytes() == _stored_xml(runtime, tarnby["number"])
 
     # retro-regulation: cost-based tariffs from 1 January 2026 (GEN1A down, GEN2A up)
     regulated = tmp_path / "agreement.yaml"
@@ -150,7 +152,7 @@ def test_aconto_and_settlement_through_flows(system, tmp_path, monkeypatch):
     # the UI shows totals per municipality; nothing personal reached Prefect
     rows = [row for table in _artifact_tables() for row in table]
     assert {"document": tarnby["number"], "kind": "Invoice", "purpose": "settlement", "period": "2026-10",
-            "municipality": "185 Tårnby Kommune", "total": "449461.00", "prepaid": "150000.00",
+            "municipality": "185 Tårnby Kommune", "total": "449461.00", "aconto": "150000.00",
             "amount_due": "299461.00", "due_date": "2026-12-02"} in rows
     haystack = everything_prefect_holds()
     for secret in (CPR, "knee_replacement"):
@@ -180,3 +182,8 @@ def test_settling_before_the_aconto_is_recorded_is_refused_with_the_command_to_r
     assert result.exit_code == 1
     assert "genop aconto --month 2026-09" in result.output
     assert _documents(runtime) == 0
+
+
+def test_a_regulation_date_that_is_not_a_date_is_named():
+    result = CliRunner().invoke(cli, ["settle", "--regulate", "--from", "2026-13-01"])
+    assert result.exit_code == 2 and "'2026-13-01' is not a date" in result.output and "--from" in result.output

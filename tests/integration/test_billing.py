@@ -18,19 +18,20 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
+from genop import billing
 from genop.billing import (
     Outcome,
     aconto_months_due,
     months_to_settle,
     reconcile,
     record_aconto,
-    regulate_since,
     settle,
     years_to_reconcile,
 )
 from genop.config import Agreement, TariffTable
 from genop.deadlines import first_working_day_of_month
 from genop.oioubl import DEFAULT_SCHEMAS_DIR, NS, danish_amount, validate_ubl
+from genop.regulation import regulate_since
 from genop.settlement import SettlementError
 from genop.settlement_documents import money, write_files
 from genop.store.models import (
@@ -40,9 +41,10 @@ from genop.store.models import (
     SettledCourse,
     SettledMonth,
     SettlementDocumentRecord,
+    Visit,
     YearReconciliationRecord,
 )
-from tests.settlement_factories import NOW, add_course, visits_on
+from tests.settlement_factories import NOW, add_course, add_visits, visits_on
 
 SCHEMAS = (DEFAULT_SCHEMAS_DIR / "maindoc").is_dir()
 needs_schemas = pytest.mark.skipif(
@@ -350,7 +352,7 @@ def test_months_are_settled_in_order(runtime, tmp_path):
     with pytest.raises(SettlementError) as error, runtime.store.session() as session:
         settle(session, runtime.agreement, month="2026-10", invoice_date=date(2026, 12, 2),
                folder=folder(tmp_path), now=NOW)
-    assert "2026-10 was never settled" in str(error.value)
+    assert "2026-10 comes before 2026-12" in str(error.value)
     with runtime.store.session() as session:
         assert set(session.scalars(select(SettledMonth.month))) == {NOVEMBER}
         assert months_to_settle(session, date(2027, 2, 1)) == ["2026-12", "2027-01"]
@@ -653,3 +655,72 @@ def test_two_workers_settling_the_same_month_issue_one_set_of_documents(runtime,
     assert count(runtime, SettlementDocumentRecord, SettlementDocumentRecord.purpose == "settlement") == 2
     assert count(runtime, SettledCourse) == 2
     assert count(runtime, SettledMonth) == 1
+
+
+# -- found in review: late visits, first month, a-conto that could never be offset --------
+
+
+def test_visits_recorded_after_their_course_was_settled_are_invoiced_once_next_month(runtime, tmp_path):
+    settled_november(runtime, tmp_path)
+    with runtime.store.session() as session:  # the visits export arrives after the slutstatus
+        add_visits(session, STROKE, [(date(2026, 11, 12), "AAF6")])
+    aconto(runtime, tmp_path, "2026-12")
+    december = by_payer(settled(runtime, tmp_path, "2026-12", date(2027, 1, 4)).documents)["tarnby"]
+    assert lines(december) == [(STROKE, "1381.00"), (DECEMBER, "1710.00")]
+    assert descriptions(december)[0].startswith(f"Efterregistrerede besøg i forløb {STROKE}")
+    check_oioubl(december)
+    aconto(runtime, tmp_path, "2027-01")
+    january = settled(runtime, tmp_path, "2027-01", date(2027, 2, 1))
+    assert january.documents == ()  # every visit invoiced once
+    with runtime.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Visit).where(Visit.settled_document_id.is_(None))) == 4
+        rows = session.scalars(select(SettledCourse).join(Case).where(Case.case_number == STROKE)).all()
+        assert sorted((row.month, row.supplement, row.amount) for row in rows) == [
+            ("2026-11", False, Decimal("449461.00")), ("2026-12", True, Decimal("1381.00"))]
+    # regulation at unchanged tariffs finds nothing; at new ones it re-prices what was invoiced
+    assert regulated(runtime, tmp_path, runtime.agreement).documents == ()
+    outcome = regulated(runtime, tmp_path, cost_based_2026(runtime.agreement))
+    assert [(d.payer, d.kind, d.line_total) for d in outcome.documents if d.payer == "tarnby"] == [
+        ("tarnby", "Invoice", Decimal("10325.00") + 2 * 45)]  # the stroke year and December's course
+
+
+def test_the_first_settlement_starts_with_the_first_aconto_month(runtime, tmp_path):
+    with runtime.store.session() as session:
+        add_course(session, "GEN-2026-000301", completed_on=date(2026, 10, 20), visits=visits_on(date(2026, 10, 1), BLNA=1))
+    for month in ("2026-10", "2026-11"):
+        aconto(runtime, tmp_path, month)
+    with pytest.raises(SettlementError, match="settle 2026-10 first"), runtime.store.session() as session:
+        settle(session, runtime.agreement, month="2026-11", invoice_date=date(2026, 12, 1),
+               folder=folder(tmp_path), now=NOW)
+    october = by_payer(settled(runtime, tmp_path, "2026-10", date(2026, 11, 2)).documents)["tarnby"]
+    assert lines(october) == [("GEN-2026-000301", "640.00")] and october.prepaid == Decimal("640.00")
+
+
+def test_aconto_for_a_month_that_could_never_be_offset_is_refused(runtime, tmp_path):
+    settled_november(runtime, tmp_path)
+    with pytest.raises(SettlementError, match="settled up to 2026-11"):
+        aconto(runtime, tmp_path, "2026-10")
+    assert count(runtime, AcontoRecord, AcontoRecord.month == "2026-10") == 0
+
+
+def test_aconto_catch_up_fills_a_month_left_out(runtime, tmp_path):
+    aconto(runtime, tmp_path, "2026-10")
+    aconto(runtime, tmp_path, "2026-12")  # recorded by hand; November was missed
+    with runtime.store.session() as session:
+        assert aconto_months_due(session, date(2026, 12, 5)) == ["2026-11"]
+
+
+def test_reconciliation_is_made_in_january_or_later(runtime, tmp_path):
+    year_2026(runtime, tmp_path)
+    with pytest.raises(SettlementError, match="January 2027 or later"), runtime.store.session() as session:
+        reconcile(session, runtime.agreement, year=2026, as_of=date(2026, 12, 31), folder=folder(tmp_path), now=NOW)
+    assert count(runtime, YearReconciliationRecord) == 0
+
+
+def test_the_scheduled_settlement_waits_for_the_first_working_day_after_the_month(runtime, tmp_path):
+    year_2026(runtime, tmp_path)
+    aconto(runtime, tmp_path, "2027-01")
+    with runtime.store.session() as session:
+        assert months_to_settle(session, date(2027, 1, 31)) == []
+        assert months_to_settle(session, date(2027, 2, 1)) == ["2027-01"]  # Monday 1 February
+    assert billing.settlement_day("2026-12") == date(2027, 1, 4)  # 1 January is a holiday, then a weekend

@@ -1,7 +1,8 @@
 """Properties of settlement in the store (agreement §8), over any year of courses:
 
 * every course is settled exactly once, never before it completes, also when its
-  completion is recorded after its month was settled;
+  completion is recorded after its month was settled; every visit is invoiced once, also
+  when it is recorded after its course was settled;
 * everything invoiced minus everything credited over the year equals every visit priced
   at the tariff in force on its visit date — after a retro-regulation too;
 * re-running any month's settlement issues nothing;
@@ -28,11 +29,17 @@ from sqlalchemy import func, select
 from genop import billing
 from genop.config import Agreement, TariffTable, load_agreement
 from genop.deadlines import first_working_day_of_month
+from genop.regulation import regulate_since
 from genop.settings import PROJECT_ROOT
 from genop.settlement import aconto_split
 from genop.store.db import Store
-from genop.store.models import SettledCourse, SettlementDocumentRecord, YearReconciliationRecord
-from tests.settlement_factories import NOW, add_course
+from genop.store.models import (
+    SettledCourse,
+    SettlementDocumentRecord,
+    Visit,
+    YearReconciliationRecord,
+)
+from tests.settlement_factories import NOW, add_course, add_visits
 
 YEAR = 2026
 CODES = ("BLNA", "BRA", "BLNR1", "BTP", "AAF6")
@@ -71,9 +78,12 @@ def courses(draw: st.DrawFn) -> list[dict]:
         completed = date(YEAR, month, draw(st.integers(1, calendar.monthrange(YEAR, month)[1])))
         visits = [(completed - timedelta(days=draw(st.integers(0, 60))), draw(st.sampled_from(CODES)))
                   for _ in range(draw(st.integers(0, 6)))]
+        recorded_in = draw(st.integers(month, 12))  # > month: the completion is recorded late
+        later = [(completed - timedelta(days=draw(st.integers(0, 30))), draw(st.sampled_from(CODES)))
+                 for _ in range(draw(st.integers(0, 2)))]  # visits exported after the course was settled
         result.append({"number": f"GEN-{YEAR}-{n + 1:06d}", "payer": draw(st.sampled_from(["tarnby", "dragor"])),
-                       "completed_on": completed, "visits": visits,
-                       "recorded_in": draw(st.integers(month, 12))})  # > month: recorded late
+                       "completed_on": completed, "visits": visits, "recorded_in": recorded_in,
+                       "later_visits": later, "later_in": draw(st.integers(recorded_in, 12))})
     return result
 
 
@@ -114,6 +124,8 @@ def test_a_year_of_settlement_invoices_every_visit_once_at_its_tariff(fresh_stor
             for course in (c for c in year if c["recorded_in"] == number):
                 add_course(session, course["number"], payer=course["payer"], completed_on=course["completed_on"],
                            visits=course["visits"])
+            for course in (c for c in year if c["later_in"] == number):
+                add_visits(session, course["number"], course["later_visits"])
         with store.session() as session:
             billing.record_aconto(session, agreement, month=month, as_of=first_working_day_of_month(YEAR, number),
                                   folder=folder, now=NOW)
@@ -131,20 +143,21 @@ def test_a_year_of_settlement_invoices_every_visit_once_at_its_tariff(fresh_stor
         tables = _tariffs(since, prices)
         agreement = AGREEMENT.model_copy(update={"tariffs": tables})
         with store.session() as session:
-            billing.regulate_since(session, agreement, since=since, as_of=date(YEAR + 1, 1, 2), folder=folder, now=NOW)
+            regulate_since(session, agreement, since=since, as_of=date(YEAR + 1, 1, 2), folder=folder, now=NOW)
         with store.session() as session:
-            assert billing.regulate_since(session, agreement, since=since, as_of=date(YEAR + 1, 1, 3), folder=folder,
+            assert regulate_since(session, agreement, since=since, as_of=date(YEAR + 1, 1, 3), folder=folder,
                                           now=NOW).new is False
 
     with store.session() as session:
         settled = {course.case.case_number: (course.month, course.document.issue_date)
-                   for course in session.scalars(select(SettledCourse))}
+                   for course in session.scalars(select(SettledCourse).where(~SettledCourse.supplement))}
         documents = session.scalars(select(SettlementDocumentRecord)).all()
         invoiced = sum((d.line_total for d in documents if d.purpose in {"settlement", "regulation"}
                         and d.kind == "Invoice"), Decimal("0.00"))
         credited = sum((d.line_total for d in documents if d.purpose == "regulation" and d.kind == "CreditNote"),
                        Decimal("0.00"))
-        assert session.scalar(select(func.count()).select_from(SettledCourse)) == len(year)
+        assert session.scalar(select(func.count()).select_from(SettledCourse).where(~SettledCourse.supplement)) == len(year)
+        assert session.scalar(select(func.count()).select_from(Visit).where(Visit.settled_document_id.is_(None))) == 0
 
     assert set(settled) == {c["number"] for c in year}
     expected = Decimal("0.00")
@@ -154,7 +167,8 @@ def test_a_year_of_settlement_invoices_every_visit_once_at_its_tariff(fresh_stor
         assert issued > course["completed_on"]
         regulated = regulation is not None and course["completed_on"] >= regulation[0]
         priced_with = tables if regulated else tuple(AGREEMENT.tariffs)  # completed before: original price
-        expected += sum((_price(priced_with, day, code) for day, code in course["visits"]), Decimal("0.00"))
+        expected += sum((_price(priced_with, day, code) for day, code in course["visits"] + course["later_visits"]),
+                        Decimal("0.00"))
     assert invoiced - credited == expected
 
     with store.session() as session:

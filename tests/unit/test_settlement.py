@@ -323,3 +323,13 @@ def test_the_aconto_offset_is_what_was_recorded_for_the_month(agreement):
     [unrecorded] = settle_month([big], agreement, month="2027-03", invoice_date=date(2027, 4, 1), aconto={})
     assert (unrecorded.aconto, unrecorded.prepaid, unrecorded.amount_due) == (
         Decimal("0.00"), Decimal("0.00"), Decimal("138100.00"))
+
+
+@pytest.mark.parametrize(("visits", "below"), [(625, False), (624, True)])
+def test_a_part_year_is_measured_against_the_aconto_paid_in_it(agreement, visits, below):
+    """genop took over settlement in November: two months of a-conto (DKK 400,000) is the level."""
+    day = date(2027, 11, 2)
+    settlements = settle_year([course(1, "tarnby", day, *[(day, "BRA")] * visits)], agreement)
+    payments = [p for month in (11, 12) for p in aconto_for_month(agreement, 2027, month)]
+    reconciliations = reconcile_year(2027, settlements, payments, agreement)
+    assert [r.readiness_clause for r in reconciliations] == [below, below]  # 625 x 640.00 = 400,000.00

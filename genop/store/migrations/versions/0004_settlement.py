@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-23 21:55:23.386379
+Create Date: 2026-11-23 22:19:38.753484
 """
 from alembic import op
 import sqlalchemy as sa
@@ -81,6 +81,7 @@ def upgrade() -> None:
     op.create_table('settled_courses',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('supplement', sa.Boolean(), nullable=False),
     sa.Column('document_id', sa.Integer(), nullable=False),
     sa.Column('line_no', sa.Integer(), nullable=False),
     sa.Column('month', sa.String(length=7), nullable=False),
@@ -89,11 +90,11 @@ def upgrade() -> None:
     sa.Column('amount', genop.store.models.Money(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_settled_courses_case_id_cases')),
     sa.ForeignKeyConstraint(['document_id'], ['settlement_documents.id'], name=op.f('fk_settled_courses_document_id_settlement_documents')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_settled_courses')),
-    sa.UniqueConstraint('case_id', name=op.f('uq_settled_courses_case_id'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_settled_courses'))
     )
     with op.batch_alter_table('settled_courses', schema=None) as batch_op:
         batch_op.create_index('ix_settled_courses_document_id', ['document_id'], unique=False)
+        batch_op.create_index('uq_settled_courses_case_id', ['case_id'], unique=True, sqlite_where=sa.text('NOT supplement'), postgresql_where=sa.text('NOT supplement'))
 
     op.create_table('year_reconciliations',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -110,14 +111,24 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_year_reconciliations')),
     sa.UniqueConstraint('year', 'payer', name='uq_year_reconciliations_year_payer')
     )
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('settled_document_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_visits_settled_document_id_settlement_documents'), 'settlement_documents', ['settled_document_id'], ['id'])
+        batch_op.create_index('ix_visits_settled_document_id', ['settled_document_id'], unique=False)
     counters = sa.table("counters", sa.column("name", sa.String), sa.column("value", sa.BigInteger))
     op.bulk_insert(counters, [{"name": "settlement:lock", "value": 0}])
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM counters WHERE name = 'settlement:lock'")
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.drop_index('ix_visits_settled_document_id')
+        batch_op.drop_constraint(batch_op.f('fk_visits_settled_document_id_settlement_documents'), type_='foreignkey')
+        batch_op.drop_column('settled_document_id')
+
     op.drop_table('year_reconciliations')
     with op.batch_alter_table('settled_courses', schema=None) as batch_op:
+        batch_op.drop_index('uq_settled_courses_case_id', sqlite_where=sa.text('NOT supplement'), postgresql_where=sa.text('NOT supplement'))
         batch_op.drop_index('ix_settled_courses_document_id')
 
     op.drop_table('settled_courses')
