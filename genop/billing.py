@@ -319,6 +319,8 @@ def reconcile(session: Session, agreement: Agreement, *, year: int, as_of: date,
                 purpose="refund", payer=result.payer, period=str(year), issue_date=as_of,
                 due_date=payment_due(agreement, as_of),
                 lines=[single_line(f"Tilbagebetaling af ikke anvendt a conto {year} (aftalens §8)", result.refund)],
+                corrects=tuple(sorted(row.document.number for row in session.scalars(select(AcontoRecord).where(
+                    AcontoRecord.payer == result.payer, AcontoRecord.month.like(f"{year}-%"))))),
                 note=(f"Årsopgørelse {year}: a conto betalt kr. {kr(result.aconto_paid)}, modregnet i "
                       f"månedsafregninger kr. {kr(result.prepaid_used)}; forskellen tilbagebetales."))
             documents.append(document)

@@ -123,6 +123,14 @@ class SettlementDocument:
     currency: str = "DKK"
     billing_reference: str | None = None
     """The number of the document this one corrects (``cac:BillingReference``), if any."""
+    billing_references: tuple[str, ...] = ()
+    """More documents this one corrects or refunds (one ``cac:BillingReference`` each)."""
+
+    @property
+    def corrects(self) -> tuple[str, ...]:
+        """Every document referred to by ``cac:BillingReference``, in order, once each."""
+        given = ((self.billing_reference,) if self.billing_reference else ()) + self.billing_references
+        return tuple(dict.fromkeys(given))
 
     def __post_init__(self) -> None:
         problems = list(_document_problems(self))
@@ -265,9 +273,9 @@ def _header(root: etree._Element, doc: SettlementDocument) -> None:
     _el(root, "cbc:DocumentCurrencyCode", doc.currency)
     if doc.references:
         _el(_el(root, "cac:OrderReference"), "cbc:ID", doc.references[0])
-    if doc.billing_reference:
+    for number in doc.corrects:
         reference = _el(_el(root, "cac:BillingReference"), "cac:InvoiceDocumentReference")
-        _el(reference, "cbc:ID", doc.billing_reference)
+        _el(reference, "cbc:ID", number)
 
 
 def to_xml(doc: SettlementDocument) -> bytes:

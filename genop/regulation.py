@@ -52,8 +52,10 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
     adjusted = dict(session.execute(select(CourseAdjustment.case_id, func.sum(CourseAdjustment.difference))
                                     .group_by(CourseAdjustment.case_id)).all())
     invoiced = {case.case_number: _money_sum(adjusted.get(case.id)) for case in cases}
+    originals: dict[str, list[str]] = {case.case_number: [] for case in cases}
     for course, case in rows:  # the course, and any supplement for visits recorded later
         invoiced[case.case_number] += course.amount
+        originals[case.case_number].append(course.document.number)
     # only the visits invoiced so far are re-priced: later ones are invoiced at the new tariffs anyway
     loaded = load_courses(session, cases, settled_visits=True)
     pairs = [(course, invoiced[course.case_number]) for course in loaded.courses]
@@ -79,6 +81,7 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
             document = issue(session, agreement, folder=folder, now=now, key=key, kind=kind, purpose="regulation",
                              payer=payer, period=since.isoformat(), issue_date=as_of,
                              due_date=payment_due(agreement, as_of), lines=lines,
+                             corrects=tuple(sorted({n for a in items for n in originals[a.case_number]})),
                              note=(f"Efterregulering af afsluttede forløb fra {danish_day(since)} til taksterne "
                                    f"{names} (aftalens §8). De oprindelige fakturaer er uændrede."))
             for n, item in enumerate(items, start=1):

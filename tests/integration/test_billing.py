@@ -455,7 +455,12 @@ def test_january_reconciliation_refunds_unused_aconto_and_flags_readiness_costs(
             "CreditNote", "refund", "2026", f"refund:2026:{payer}")
         assert document.line_total == document.payable == paid - used == refund
         assert (document.issue_date, document.due_date) == (date(2027, 1, 5), date(2027, 2, 4))
-        check_oioubl(document)
+        root = check_oioubl(document)
+        refunded = [e.text for e in root.iterfind("cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID", NS)]
+        with runtime.store.session() as session:  # the credit note names the year's 12 a-conto invoices
+            assert refunded == sorted(session.scalars(select(SettlementDocumentRecord.number).where(
+                SettlementDocumentRecord.key.like(f"aconto:2026-%:{payer}"))))
+        assert len(refunded) == 12
     with runtime.store.session() as session:
         assert years_to_reconcile(session, date(2027, 1, 5)) == []
 
@@ -537,7 +542,9 @@ def test_regulation_back_to_1_january_invoices_dearer_and_credits_cheaper_course
         assert (document.issue_date, document.due_date) == (date(2026, 12, 10), date(2027, 1, 9))
         assert document.payable == document.line_total and document.prepaid == Decimal("0.00")
         assert "De oprindelige fakturaer er uændrede" in (document.note or "")
-        check_oioubl(document)
+        root = check_oioubl(document)  # it names the invoice(s) it corrects
+        assert [e.text for e in root.iterfind("cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID", NS)] == [
+            by_payer(november.documents)[payer].number]
     with runtime.store.session() as session:
         adjustments = {case: (row.original, row.repriced, row.difference, row.document.number)
                        for row, case in session.execute(select(CourseAdjustment, Case.case_number).join(Case))}
