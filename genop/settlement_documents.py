@@ -8,6 +8,10 @@ XML and its Danish HTML rendering are stored with the row; the files under
 ``$GENOP_HOME/invoices/<purpose>/<period>/`` are written from it after the commit, so a
 crash in between only delays the files (:func:`write_files` writes what is missing).
 
+Each document is also handed to NemHandel exactly once through the outbox (channel
+``nemhandel``): its XML is placed in ``$GENOP_HOME/invoices/outgoing/``, the pickup folder
+of the access point, and the outbox row records when.
+
 All settlement work is serialised by :func:`lock_settlement` (a row lock on PostgreSQL;
 SQLite's ``BEGIN IMMEDIATE`` already admits one writer), so two workers or a re-trigger
 racing a scheduled run never both issue a document.
@@ -29,8 +33,10 @@ from sqlalchemy.orm import Session
 
 from genop import oioubl
 from genop.config import Agreement
+from genop.outbox import deliver, letter_writer
 from genop.settlement import ZERO, SettlementError
-from genop.store.models import Counter, SettledCourse, SettlementDocumentRecord
+from genop.store.db import Store
+from genop.store.models import Counter, OutboxMessage, SettledCourse, SettlementDocumentRecord
 
 LOCK = "settlement:lock"
 PREFIX = {"Invoice": "GEN-F", "CreditNote": "GEN-K"}
@@ -118,7 +124,42 @@ def issue(session: Session, agreement: Agreement, *, folder: Path, now: datetime
         xml_path=str(base.with_suffix(".xml")), html_path=str(base.with_suffix(".html")), created_at=now)
     session.add(row)
     session.flush()
+    session.add(_handoff(row, folder, now))
     return row
+
+
+HANDOFF_FOLDER = "outgoing"
+"""``$GENOP_HOME/invoices/outgoing/``: where the NemHandel access point picks documents up."""
+
+
+def _handoff(row: SettlementDocumentRecord, folder: Path, now: datetime) -> OutboxMessage:
+    """The hand-off to NemHandel as an outbox row, written with the document: delivered once
+    (genop.outbox), by placing the XML in the access point's pickup folder."""
+    return OutboxMessage(
+        key=handoff_key(row.number), case_id=None, purpose=f"oioubl_{row.purpose}", channel="nemhandel",
+        sender=None, recipients=[f"EAN {row.ean}"], subject=f"{row.kind} {row.number}",
+        message_id=f"<{row.number}@nemhandel.genop>", status="pending", attempts=0, raw=row.xml,
+        document_path=str(folder / HANDOFF_FOLDER / f"{row.number}.xml"), created_at=now, updated_at=now)
+
+
+def handoff_key(number: str) -> str:
+    return f"oioubl:{number}"
+
+
+def hand_off(store: Store, numbers: Iterable[str] | None = None) -> list[str]:
+    """Deliver the NemHandel hand-off of these documents (default: every one not yet handed
+    off); each is placed in the pickup folder once, whatever the number of calls."""
+    query = select(OutboxMessage.id, OutboxMessage.key).where(
+        OutboxMessage.channel == "nemhandel", OutboxMessage.status != "sent").order_by(OutboxMessage.id)
+    if numbers is not None:
+        query = query.where(OutboxMessage.key.in_([handoff_key(n) for n in numbers]))
+    with store.session() as session:
+        pending = session.execute(query).all()
+    delivered = []
+    for outbox_id, key in pending:
+        if deliver(store, outbox_id, letter_writer(Path())).status == "sent":
+            delivered.append(key.removeprefix("oioubl:"))
+    return delivered
 
 
 def course_line(line_no: int, case_number: str, description: str, amount: Decimal) -> oioubl.DocumentLine:

@@ -40,7 +40,9 @@ DB_RETRIES = {"retries": 2, "retry_delay_seconds": [5, 30], "retry_condition_fn"
 def _summary(outcome: billing.Outcome) -> dict[str, Any]:
     """After the commit: write the files, and name what was issued (numbers only)."""
     written = write_files(outcome.documents)
-    return {"documents": [d.number for d in outcome.documents], "new": outcome.new, "files_written": len(written)}
+    numbers = [d.number for d in outcome.documents]
+    handed = settlement_documents.hand_off(current_runtime().store, numbers)
+    return {"documents": numbers, "new": outcome.new, "files_written": len(written), "handed_off": len(handed)}
 
 
 def _folder() -> Any:
@@ -118,12 +120,17 @@ def regulate_task(since: date, as_of: date | None) -> dict[str, Any]:
 @task(name="restore-document-files", cache_policy=NO_CACHE)
 @private_errors
 def restore_files() -> int:
-    """Daily: any document whose files went missing gets them back from the store."""
-    with current_runtime().store.session() as session:
+    """Daily: any document whose files went missing gets them back from the store, and any
+    document not yet handed to NemHandel is handed off."""
+    store = current_runtime().store
+    with store.session() as session:
         written = settlement_documents.restore_missing_files(session)
     if written:
         get_run_logger().warning("%d settlement file(s) were missing and are written again", len(written))
-    return len(written)
+    handed = settlement_documents.hand_off(store)  # any hand-off a crash left undelivered
+    if handed:
+        get_run_logger().warning("%d document(s) handed to NemHandel late: %s", len(handed), ", ".join(handed))
+    return len(written) + len(handed)
 
 
 @task(name="publish-totals", cache_policy=NO_CACHE)

@@ -97,6 +97,10 @@ def test_aconto_and_settlement_through_flows(system, tmp_path, monkeypatch):
     again = _genop("settle", "--month", "2026-10", "--as-of", "2026-11-20")  # a dispute re-run
     assert (again["new"], again["invoices"]) == (False, october["invoices"])
     assert _documents(runtime) == 8
+    handoffs = [o for o in _genop("outbox", "list")["outbox"] if o["channel"] == "nemhandel"]
+    assert len(handoffs) == 8 and {o["status"] for o in handoffs} == {"sent"}  # each handed to NemHandel once
+    assert Path(runtime.settings.home_dir / "invoices" / "outgoing" / f"{tarnby['number']}.xml").read_bytes() == \
+        _stored_xml(runtime, tarnby["number"])
 
     # a course of October recorded late goes into November, settled by the scheduled deployment
     with runtime.store.session() as session:

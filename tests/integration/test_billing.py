@@ -33,11 +33,12 @@ from genop.deadlines import first_working_day_of_month
 from genop.oioubl import DEFAULT_SCHEMAS_DIR, NS, danish_amount, validate_ubl
 from genop.regulation import regulate_since
 from genop.settlement import SettlementError
-from genop.settlement_documents import money, write_files
+from genop.settlement_documents import hand_off, money, write_files
 from genop.store.models import (
     AcontoRecord,
     Case,
     CourseAdjustment,
+    OutboxMessage,
     SettledCourse,
     SettledMonth,
     SettlementDocumentRecord,
@@ -731,3 +732,23 @@ def test_the_scheduled_settlement_waits_for_the_first_working_day_after_the_mont
         assert months_to_settle(session, date(2027, 1, 31)) == []
         assert months_to_settle(session, date(2027, 2, 1)) == ["2027-01"]  # Monday 1 February
     assert billing.settlement_day("2026-12") == date(2027, 1, 4)  # 1 January is a holiday, then a weekend
+
+
+def test_every_document_is_handed_to_nemhandel_once(runtime, tmp_path):
+    november = settled_november(runtime, tmp_path)
+    with runtime.store.session() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "nemhandel")).all()
+        assert sorted(row.key for row in rows) == sorted(f"oioubl:{n}" for n in session.scalars(
+            select(SettlementDocumentRecord.number)))  # written with the documents, before any hand-off
+        assert {row.status for row in rows} == {"pending"}
+    handed = hand_off(runtime.store)
+    assert len(handed) == 4  # November's two a-conto invoices and two settlement invoices
+    outgoing = folder(tmp_path) / "outgoing"
+    for document in november.documents:
+        assert (outgoing / f"{document.number}.xml").read_bytes() == document.xml
+    assert hand_off(runtime.store) == []
+    (outgoing / f"{november.documents[0].number}.xml").unlink()  # picked up by the access point
+    assert hand_off(runtime.store, [november.documents[0].number]) == []
+    assert not (outgoing / f"{november.documents[0].number}.xml").exists()  # never handed off twice
+    with runtime.store.session() as session:
+        assert {row.status for row in session.scalars(select(OutboxMessage))} == {"sent"}
