@@ -69,7 +69,6 @@ class Outcome:
 
     documents: tuple[SettlementDocumentRecord, ...]
     new: bool
-    notes: tuple[str, ...] = ()
 
 
 def danish_day(day: date) -> str:
