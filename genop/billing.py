@@ -140,8 +140,13 @@ def record_aconto(session: Session, agreement: Agreement, *, month: str, as_of: 
 
 
 def _refuse_aconto_that_cannot_be_offset(session: Session, month: str) -> None:
-    """An a-conto for a month already settled, or in a reconciled year, could never be offset or
-    refunded: it is refused rather than invoiced."""
+    """An a-conto before genop's first a-conto month, for a month already settled, or in a
+    reconciled year could never be offset or refunded (or would back-date the catch-up): it is
+    refused rather than invoiced."""
+    first = session.scalar(select(func.min(AcontoRecord.month)))
+    if first is not None and month < first:
+        raise SettlementError(f"the a-conto for {month} cannot be recorded: genop's a-conto starts with {first}, "
+                              "and an earlier month would make the daily run invoice every month in between")
     last = session.scalar(select(func.max(SettledMonth.month)))
     if last is not None and month <= last:
         raise SettlementError(f"the a-conto for {month} cannot be recorded: genop has settled up to {last}, so it "
@@ -168,7 +173,7 @@ def settlement_day(month: str) -> date:
 def months_to_settle(session: Session, as_of: date) -> list[str]:
     """Months due for settlement by ``as_of`` (from their :func:`settlement_day`) and not settled:
     every month after the last settled one; with none settled yet, from the first a-conto month."""
-    first = _next_to_settle(session)
+    first = next_to_settle(session)
     months: list[str] = []
     while first is not None and settlement_day(first) <= as_of:
         months.append(first)
@@ -176,13 +181,14 @@ def months_to_settle(session: Session, as_of: date) -> list[str]:
     return months
 
 
-def _next_to_settle(session: Session) -> str | None:
+def next_to_settle(session: Session) -> str | None:
+    """The month genop settles next: after the last settled one, or the first a-conto month."""
     last = session.scalar(select(func.max(SettledMonth.month)))
     return _month_after(last) if last else session.scalar(select(func.min(AcontoRecord.month)))
 
 
 def _check_order(session: Session, month: str) -> None:
-    expected = _next_to_settle(session)
+    expected = next_to_settle(session)
     if expected is None or month == expected:
         return
     if month < expected:

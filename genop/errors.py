@@ -70,7 +70,14 @@ class CertificateError(GenopError):
     code = "certificate_error"
 
 
-class SmtpTemporaryError(GenopError):
+class TemporaryDeliveryError(GenopError):
+    """A delivery (mail, file hand-off) failed in a way that may pass on a later attempt: the
+    outbox row goes back to pending and is tried again."""
+
+    code = "delivery_temporary"
+
+
+class SmtpTemporaryError(TemporaryDeliveryError):
     """Sending a mail failed in a way that may pass on a later attempt (4xx, network, timeout)."""
 
     code = "smtp_temporary"

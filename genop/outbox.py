@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from genop.clock import now_utc
-from genop.errors import GenopError, SmtpPermanentError, SmtpTemporaryError
+from genop.errors import GenopError, SmtpPermanentError, TemporaryDeliveryError
 from genop.mailer import SmtpSettings, send_message
 from genop.store.db import Store
 from genop.store.models import OutboxMessage
@@ -92,7 +92,7 @@ def deliver(store: Store, outbox_id: int, send: Callable[[OutboxMessage], str],
             return Delivery(outbox_id, status, current.response, current.message_id)
     try:
         response = send(row)
-    except SmtpTemporaryError as error:
+    except TemporaryDeliveryError as error:
         _mark_failed(store, outbox_id, error, permanent=False, now=now())
         raise
     except GenopError as error:
@@ -129,7 +129,7 @@ def letter_writer(folder: Path) -> Callable[[OutboxMessage], str]:
 
 
 def list_messages(session: Session, *, status: str | None = None) -> Sequence[OutboxMessage]:
-    query = select(OutboxMessage).order_by(OutboxMessage.id)
+    query = select(OutboxMessage).options(defer(OutboxMessage.raw)).order_by(OutboxMessage.id)
     if status:
         query = query.where(OutboxMessage.status == status)
     return session.scalars(query).all()

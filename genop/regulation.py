@@ -56,6 +56,12 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
     for course, case in rows:  # the course, and any supplement for visits recorded later
         invoiced[case.case_number] += course.amount
         originals[case.case_number].append(course.document.number)
+    earlier = session.execute(select(Case.case_number, SettlementDocumentRecord.number)
+                              .join(CourseAdjustment, CourseAdjustment.case_id == Case.id)
+                              .join(SettlementDocumentRecord, CourseAdjustment.document_id == SettlementDocumentRecord.id)
+                              .where(Case.id.in_([case.id for case in cases])))
+    for number, document in earlier:  # a regulation that corrects an earlier one names it too
+        originals[number].append(document)
     # only the visits invoiced so far are re-priced: later ones are invoiced at the new tariffs anyway
     loaded = load_courses(session, cases, settled_visits=True)
     pairs = [(course, invoiced[course.case_number]) for course in loaded.courses]

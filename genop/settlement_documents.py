@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -33,10 +34,16 @@ from sqlalchemy.orm import Session
 
 from genop import oioubl
 from genop.config import Agreement
-from genop.outbox import deliver, letter_writer
+from genop.errors import GenopError, TemporaryDeliveryError
+from genop.outbox import deliver
 from genop.settlement import ZERO, SettlementError
 from genop.store.db import Store
-from genop.store.models import Counter, OutboxMessage, SettledCourse, SettlementDocumentRecord
+from genop.store.models import (
+    Counter,
+    OutboxMessage,
+    SettledCourse,
+    SettlementDocumentRecord,
+)
 
 LOCK = "settlement:lock"
 PREFIX = {"Invoice": "GEN-F", "CreditNote": "GEN-K"}
@@ -146,20 +153,52 @@ def handoff_key(number: str) -> str:
     return f"oioubl:{number}"
 
 
-def hand_off(store: Store, numbers: Iterable[str] | None = None) -> list[str]:
+@dataclass(frozen=True)
+class HandOff:
+    delivered: tuple[str, ...]
+    pending: tuple[str, ...]
+    """Document numbers not handed off (pickup folder unavailable): retried by the daily run."""
+
+
+def hand_off(store: Store, numbers: Iterable[str] | None = None) -> HandOff:
     """Deliver the NemHandel hand-off of these documents (default: every one not yet handed
-    off); each is placed in the pickup folder once, whatever the number of calls."""
+    off); each is placed in the pickup folder once, whatever the number of calls. A folder
+    that cannot be written leaves the document pending; the others are still handed off."""
     query = select(OutboxMessage.id, OutboxMessage.key).where(
         OutboxMessage.channel == "nemhandel", OutboxMessage.status != "sent").order_by(OutboxMessage.id)
     if numbers is not None:
         query = query.where(OutboxMessage.key.in_([handoff_key(n) for n in numbers]))
     with store.session() as session:
-        pending = session.execute(query).all()
-    delivered = []
-    for outbox_id, key in pending:
-        if deliver(store, outbox_id, letter_writer(Path())).status == "sent":
-            delivered.append(key.removeprefix("oioubl:"))
-    return delivered
+        waiting = session.execute(query).all()
+    delivered, pending = [], []
+    for outbox_id, key in waiting:
+        number = key.removeprefix("oioubl:")
+        try:
+            if deliver(store, outbox_id, _drop_in_pickup_folder).status == "sent":
+                delivered.append(number)
+        except GenopError:
+            pending.append(number)
+    return HandOff(tuple(delivered), tuple(pending))
+
+
+def _drop_in_pickup_folder(row: OutboxMessage) -> str:
+    """Write the XML beside the pickup folder, then move it in whole: the access point never
+    sees half a file. The receiver can drop a duplicate (after a crash between the move and
+    our commit) by the document's fixed ``cbc:UUID``."""
+    if row.raw is None or row.document_path is None:
+        raise GenopError(f"hand-off {row.key} has no document", code="outbox_empty")
+    target = Path(row.document_path)
+    staging = target.parent.parent / f".{target.parent.name}-staging"
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(staging / target.name, row.raw)
+        os.replace(staging / target.name, target)
+    except OSError as error:
+        raise TemporaryDeliveryError(f"the NemHandel pickup folder {target.parent} cannot be written "
+                                     f"({error.strerror or type(error).__name__}); {row.key} is retried daily",
+                                     code="pickup_folder_unavailable") from None
+    return f"placed in {target}"
 
 
 def course_line(line_no: int, case_number: str, description: str, amount: Decimal) -> oioubl.DocumentLine:

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 from sqlalchemy import select
 
-from genop import settlement_documents
+from genop import billing, settlement_documents
 from genop.clock import parse_as_of
 from genop.runtime import current_runtime
 from genop.settlement import SettlementError, parse_month
@@ -42,12 +42,14 @@ def _views(numbers: list[str]) -> list[dict[str, Any]]:
 
 def _print_documents(title: str, views: list[dict[str, Any]]) -> None:
     table = Table(title=f"{title}: {len(views)} document(s)")
-    for column in ("document", "to", "lines", "total", "a conto", "to pay", "due"):
-        table.add_column(column, justify="right" if column in {"lines", "total", "a conto", "to pay"} else "left")
+    for column in ("document", "to", "lines", "total", "a conto offset", "to pay", "due"):
+        table.add_column(column, justify="right" if column in {"lines", "total", "a conto offset", "to pay"}
+                         else "left")
     for view in views:
         kind = "" if view["kind"] == "Invoice" else " credit note"
-        table.add_row(f"{view['number']}{kind}", view["municipality"], str(len(view["lines"])), view["total"],
-                      view["aconto"], view["amount_due"], view["due_date"] or "")
+        offset = view["aconto"] if view["purpose"] == "settlement" else ""
+        table.add_row(f"{view['number']}{kind}", f"{view['municipality']} {view['payer']}", str(len(view["lines"])),
+                      view["total"], offset, view["amount_due"], view["due_date"] or "")
     output.console.print(table)
     for view in views:
         output.console.print(f"  {view['number']}: {view['oioubl_path']} (+ .html)", soft_wrap=True)
@@ -87,7 +89,7 @@ def aconto_cmd(month: str | None, as_of: str | None, as_json: bool) -> None:
 
 @cli.command("settle")
 @click.option("--month", metavar="YYYY-MM", default=None,
-              help="Settle this month (default: every month ended and not settled, as the daily run does).")
+              help="Settle this month (default: every month due and not settled, as the daily run does).")
 @click.option("--regulate", is_flag=True, help="Retro-regulate settled courses to the tariffs now configured.")
 @click.option("--from", "since", metavar="YYYY-MM-DD", default=None, help="With --regulate: from this date.")
 @click.option("--reconcile", "year", type=int, metavar="YYYY", default=None,
@@ -128,7 +130,7 @@ def _settle(month: str | None, day: date, as_json: bool) -> None:
             output.emit_json({"months": months, "reconciliations": reconciled})
         return
     if not months:
-        output.console.print("no month to settle (every month that has ended is settled)")
+        output.console.print(_nothing_due())
     for entry in months:
         note = "" if entry["new"] else " — settled before; shown unchanged"
         if not entry["invoices"]:
@@ -137,6 +139,15 @@ def _settle(month: str | None, day: date, as_json: bool) -> None:
             _print_documents(f"settlement {entry['month']}{note}", entry["invoices"])
     for entry in reconciled:
         _print_reconciliation(entry)
+
+
+def _nothing_due() -> str:
+    with current_runtime().store.session() as session:
+        upcoming = billing.next_to_settle(session)
+    if upcoming is None:
+        return "nothing to settle: no a-conto is recorded yet (settlement starts with the first a-conto month)"
+    return (f"nothing to settle yet: {upcoming} is settled from {billing.settlement_day(upcoming).isoformat()} "
+            "(the first working day after it)")
 
 
 def _regulate(since: date, day: date, as_json: bool) -> None:
@@ -188,8 +199,8 @@ def _print_reconciliation(view: dict[str, Any]) -> None:
                       row["refund"], f"{note['number']} {note['oioubl_path']}" if note else "—")
     output.console.print(table)
     if view["readiness_clause"]:
-        output.console.print("orders fell below the a-conto level (DKK 2.4 million): Copenhagen may charge its "
-                             "documented readiness costs (agreement §8)")
+        output.console.print("orders fell below the year's a-conto level (DKK 2.4 million for a whole year): "
+                             "Copenhagen may charge its documented readiness costs (agreement §8)")
 
 
 @cli.group(cls=GenopGroup)

@@ -52,8 +52,7 @@ def stuck_after_consent() -> tuple[list[str], list[str]]:
     runtime = current_runtime()
     cutoff = now_utc() - STUCK_AFTER
     with runtime.store.session() as session:
-        sent = {row.key for row in session.scalars(select(OutboxMessage).where(
-            OutboxMessage.status == Status.SENT))}
+        sent = set(session.scalars(select(OutboxMessage.key).where(OutboxMessage.status == Status.SENT)))
         forwarding = [c.case_number for c in session.scalars(select(Case).where(
             Case.state == CaseState.FORWARDING, Case.updated_at < cutoff))
             if outbox_key(c.case_number, ORDER) not in sent]

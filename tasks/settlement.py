@@ -42,7 +42,15 @@ def _summary(outcome: billing.Outcome) -> dict[str, Any]:
     written = write_files(outcome.documents)
     numbers = [d.number for d in outcome.documents]
     handed = settlement_documents.hand_off(current_runtime().store, numbers)
-    return {"documents": numbers, "new": outcome.new, "files_written": len(written), "handed_off": len(handed)}
+    _warn_pending(handed)
+    return {"documents": numbers, "new": outcome.new, "files_written": len(written),
+            "handed_off": len(handed.delivered), "handoff_pending": list(handed.pending)}
+
+
+def _warn_pending(handed: settlement_documents.HandOff) -> None:
+    if handed.pending:
+        get_run_logger().warning("not handed to NemHandel yet (pickup folder unavailable; retried by the daily "
+                                 "settle run): %s", ", ".join(handed.pending))
 
 
 def _folder() -> Any:
@@ -127,10 +135,12 @@ def restore_files() -> int:
         written = settlement_documents.restore_missing_files(session)
     if written:
         get_run_logger().warning("%d settlement file(s) were missing and are written again", len(written))
-    handed = settlement_documents.hand_off(store)  # any hand-off a crash left undelivered
-    if handed:
-        get_run_logger().warning("%d document(s) handed to NemHandel late: %s", len(handed), ", ".join(handed))
-    return len(written) + len(handed)
+    handed = settlement_documents.hand_off(store)  # any hand-off a crash or a full folder left
+    if handed.delivered:
+        get_run_logger().warning("%d document(s) handed to NemHandel late: %s", len(handed.delivered),
+                                 ", ".join(handed.delivered))
+    _warn_pending(handed)
+    return len(written) + len(handed.delivered)
 
 
 @task(name="publish-totals", cache_policy=NO_CACHE)

@@ -186,6 +186,14 @@ def test_settling_before_the_aconto_is_recorded_is_refused_with_the_command_to_r
     assert result.exit_code == 1
     assert "genop aconto --month 2026-09" in result.output
     assert _documents(runtime) == 0
+    daily = CliRunner().invoke(cli, ["settle", "--as-of", "2026-10-01"])  # what the daily run would do
+    assert daily.exit_code == 0 and "no a-conto is recorded yet" in daily.output
+    _genop("aconto", "--month", "2026-09", "--as-of", "2026-10-01")
+    early = CliRunner().invoke(cli, ["settle", "--as-of", "2026-09-30"])
+    assert early.exit_code == 0 and "2026-09 is settled from 2026-10-01" in early.output
+    [september] = _genop("settle", "--as-of", "2026-10-01")["months"]  # Thursday 1 October: due
+    assert [(i["municipality"], i["total"], i["amount_due"]) for i in september["invoices"]] == [
+        ("185", "640.00", "0.00")]
 
 
 def test_a_regulation_date_that_is_not_a_date_is_named():

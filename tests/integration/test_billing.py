@@ -581,11 +581,15 @@ def test_regulation_back_to_an_earlier_tariff_set_undoes_the_later_one(runtime, 
                             table_from(runtime.agreement, date(2026, 1, 1), "Omkostningsbaseret 2026",
                                        GEN2A="950.00"))  # GEN2A typed as 950, GEN1A left at 640
     regulated(runtime, tmp_path, cost_based)
-    assert [(d.payer, d.kind, d.line_total) for d in regulated(runtime, tmp_path, mistaken).documents] == [
+    mistake = regulated(runtime, tmp_path, mistaken).documents
+    assert [(d.payer, d.kind, d.line_total) for d in mistake] == [
         ("tarnby", "Invoice", Decimal("26250.00")), ("dragor", "Invoice", Decimal("120.00"))]
     undone = regulated(runtime, tmp_path, cost_based, as_of=date(2026, 12, 11))  # the mistake corrected
     assert [(d.payer, d.kind, d.line_total) for d in undone.documents] == [
         ("tarnby", "CreditNote", Decimal("26250.00")), ("dragor", "CreditNote", Decimal("120.00"))]
+    for wrong, correction in zip(mistake, undone.documents, strict=True):  # the correction names the mistake
+        references = check_oioubl(correction).iterfind("cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID", NS)
+        assert wrong.number in [e.text for e in references]
     with runtime.store.session() as session:
         net = dict(session.execute(select(Case.case_number, func.sum(CourseAdjustment.difference))
                                    .join(Case).group_by(Case.case_number)).all())
@@ -706,7 +710,7 @@ def test_the_first_settlement_starts_with_the_first_aconto_month(runtime, tmp_pa
 
 def test_aconto_for_a_month_that_could_never_be_offset_is_refused(runtime, tmp_path):
     settled_november(runtime, tmp_path)
-    with pytest.raises(SettlementError, match="settled up to 2026-11"):
+    with pytest.raises(SettlementError, match="starts with 2026-11"):
         aconto(runtime, tmp_path, "2026-10")
     assert count(runtime, AcontoRecord, AcontoRecord.month == "2026-10") == 0
 
@@ -742,13 +746,32 @@ def test_every_document_is_handed_to_nemhandel_once(runtime, tmp_path):
             select(SettlementDocumentRecord.number)))  # written with the documents, before any hand-off
         assert {row.status for row in rows} == {"pending"}
     handed = hand_off(runtime.store)
-    assert len(handed) == 4  # November's two a-conto invoices and two settlement invoices
+    assert (len(handed.delivered), handed.pending) == (4, ())  # two a-conto and two settlement invoices
     outgoing = folder(tmp_path) / "outgoing"
     for document in november.documents:
         assert (outgoing / f"{document.number}.xml").read_bytes() == document.xml
-    assert hand_off(runtime.store) == []
+    assert hand_off(runtime.store).delivered == ()
     (outgoing / f"{november.documents[0].number}.xml").unlink()  # picked up by the access point
-    assert hand_off(runtime.store, [november.documents[0].number]) == []
+    assert hand_off(runtime.store, [november.documents[0].number]).delivered == ()
     assert not (outgoing / f"{november.documents[0].number}.xml").exists()  # never handed off twice
     with runtime.store.session() as session:
         assert {row.status for row in session.scalars(select(OutboxMessage))} == {"sent"}
+    assert sorted(p.name for p in outgoing.iterdir()) == sorted(  # only whole documents, nothing staged there
+        f"{n}.xml" for n in handed.delivered if n != november.documents[0].number)
+
+
+def test_an_unwritable_pickup_folder_leaves_documents_pending_and_settlement_issued(runtime, tmp_path):
+    november = settled_november(runtime, tmp_path)
+    outgoing = folder(tmp_path) / "outgoing"
+    outgoing.write_text("not a folder")  # the share is not mounted
+    handed = hand_off(runtime.store)
+    assert handed.delivered == () and len(handed.pending) == 4
+    with runtime.store.session() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "nemhandel")).all()
+        assert {row.status for row in rows} == {"pending"}
+        assert all(row.last_error.startswith("pickup_folder_unavailable") for row in rows)
+    assert count(runtime, SettledMonth) == 1  # the settlement itself stands
+    outgoing.unlink()
+    assert len(hand_off(runtime.store).delivered) == 4
+    assert {(outgoing / f"{d.number}.xml").read_bytes() for d in november.documents} == {
+        d.xml for d in november.documents}
