@@ -14,12 +14,12 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.postgres import throwaway_database
 from tests.factories import plan_dict  # noqa: E402
 
 AS_OF = date(2026, 11, 3)
@@ -75,20 +75,6 @@ def bench_flow(plans: int, work: Path) -> None:
           f"({result['files'] / elapsed:7.0f} plans/s)  vs ~{plans * 1.1:,.0f} s as a run per plan")
 
 
-def postgres_url() -> str | None:
-    import psycopg
-
-    admin = os.environ.get("GENOP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"genop_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        print(f"postgresql: skipped ({exc.__class__.__name__})")
-        return None
-    return admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--plans", type=int, default=2000)
@@ -101,8 +87,10 @@ def main() -> None:
         work = Path(tmp)
         os.environ["PREFECT_HOME"] = str(work / "prefect")
         bench_service("sqlite", f"sqlite:///{work / 'bench.sqlite'}", args.plans, work)
-        if not args.no_postgres and (url := postgres_url()):
-            bench_service("postgresql", url, args.plans, work)
+        if not args.no_postgres:
+            with throwaway_database() as url:
+                if url:
+                    bench_service("postgresql", url, args.plans, work)
         if not args.no_flow:
             bench_flow(args.plans, work)
 

@@ -10,16 +10,15 @@ default, 2,000 courses of 13 visits in one month, is several years of theirs at 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.postgres import throwaway_database
 from tests.settlement_factories import add_course
 
 CODES = ("BLNA", "BLNR1", "BTP", "BRA", "AAF6")
@@ -74,27 +73,6 @@ def bench(label: str, url: str, courses: int, visits: int, work: Path) -> None:
           f"regulate all: {regulate:6.2f} s")
 
 
-def postgres() -> tuple[str, str] | None:
-    import psycopg
-
-    admin = os.environ.get("GENOP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"genop_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        print(f"postgresql: skipped ({exc.__class__.__name__})")
-        return None
-    return admin, name
-
-
-def drop(admin: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--courses", type=int, default=2000)
@@ -104,13 +82,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="genop-bench-") as tmp:
         work = Path(tmp)
         bench("sqlite", f"sqlite:///{work / 'bench.sqlite'}", args.courses, args.visits, work)
-        if not args.no_postgres and (found := postgres()):
-            admin, name = found
-            try:
-                url = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
-                bench("postgresql", url, args.courses, args.visits, work)
-            finally:
-                drop(admin, name)
+        if not args.no_postgres:
+            with throwaway_database() as url:
+                if url:
+                    bench("postgresql", url, args.courses, args.visits, work)
 
 
 if __name__ == "__main__":

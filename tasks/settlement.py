@@ -8,20 +8,24 @@ finds what the first attempt committed and issues nothing twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from genop import billing, regulation, settlement_documents
 from genop.clock import now_utc, parse_as_of
 from genop.runtime import current_runtime
 from genop.settlement_documents import write_files
 from tasks.privacy import private_errors
+
+T = TypeVar("T")
 
 
 def _database_hiccup(task: Any, task_run: Any, state: Any) -> bool:
@@ -53,23 +57,29 @@ def _warn_pending(handed: settlement_documents.HandOff) -> None:
                                  "settle run): %s", ", ".join(handed.pending))
 
 
-def _folder() -> Any:
-    return current_runtime().settings.home_dir / "invoices"
+def _in_store(step: Callable[..., T], **arguments: Any) -> T:
+    """One step of genop.billing / genop.regulation in one transaction of genop's store."""
+    runtime = current_runtime()
+    with runtime.store.session() as session:
+        return step(session, runtime.agreement, folder=runtime.settings.home_dir / "invoices", now=now_utc(),
+                    **arguments)
+
+
+def _due(query: Callable[[Session, date], T], as_of: date | None) -> T:
+    """What is due by ``as_of`` (months, years), read from genop's store."""
+    with current_runtime().store.session() as session:
+        return query(session, parse_as_of(as_of))
 
 
 @task(name="find-aconto-months", cache_policy=NO_CACHE)
 def aconto_months(as_of: date | None) -> list[str]:
-    with current_runtime().store.session() as session:
-        return billing.aconto_months_due(session, parse_as_of(as_of))
+    return _due(billing.aconto_months_due, as_of)
 
 
 @task(name="record-aconto", cache_policy=NO_CACHE, **DB_RETRIES)
 @private_errors
 def record_aconto_task(month: str, as_of: date | None) -> dict[str, Any]:
-    runtime = current_runtime()
-    with runtime.store.session() as session:
-        outcome = billing.record_aconto(session, runtime.agreement, month=month, as_of=parse_as_of(as_of),
-                                        folder=_folder(), now=now_utc())
+    outcome = _in_store(billing.record_aconto, month=month, as_of=parse_as_of(as_of))
     get_run_logger().info("a-conto %s: %s (%s)", month, ", ".join(d.number for d in outcome.documents),
                           "recorded" if outcome.new else "already recorded")
     return {"month": month, **_summary(outcome)}
@@ -77,17 +87,13 @@ def record_aconto_task(month: str, as_of: date | None) -> dict[str, Any]:
 
 @task(name="find-months-to-settle", cache_policy=NO_CACHE)
 def months_to_settle(as_of: date | None) -> list[str]:
-    with current_runtime().store.session() as session:
-        return billing.months_to_settle(session, parse_as_of(as_of))
+    return _due(billing.months_to_settle, as_of)
 
 
 @task(name="settle-month", cache_policy=NO_CACHE, **DB_RETRIES)
 @private_errors
 def settle_month_task(month: str, as_of: date | None) -> dict[str, Any]:
-    runtime = current_runtime()
-    with runtime.store.session() as session:
-        outcome = billing.settle(session, runtime.agreement, month=month, invoice_date=parse_as_of(as_of),
-                                 folder=_folder(), now=now_utc())
+    outcome = _in_store(billing.settle, month=month, invoice_date=parse_as_of(as_of))
     get_run_logger().info("settlement %s: %d document(s) %s", month, len(outcome.documents),
                           "issued" if outcome.new else "issued before (unchanged)")
     return {"month": month, **_summary(outcome)}
@@ -95,18 +101,14 @@ def settle_month_task(month: str, as_of: date | None) -> dict[str, Any]:
 
 @task(name="find-years-to-reconcile", cache_policy=NO_CACHE)
 def years_to_reconcile(as_of: date | None) -> list[int]:
-    with current_runtime().store.session() as session:
-        return billing.years_to_reconcile(session, parse_as_of(as_of))
+    return _due(billing.years_to_reconcile, as_of)
 
 
 @task(name="reconcile-year", cache_policy=NO_CACHE, **DB_RETRIES)
 @private_errors
 def reconcile_task(year: int, as_of: date | None) -> dict[str, Any]:
-    runtime = current_runtime()
-    with runtime.store.session() as session:
-        rows, outcome = billing.reconcile(session, runtime.agreement, year=year, as_of=parse_as_of(as_of),
-                                          folder=_folder(), now=now_utc())
-        readiness = any(row.readiness_clause for row in rows)
+    rows, outcome = _in_store(billing.reconcile, year=year, as_of=parse_as_of(as_of))
+    readiness = any(row.readiness_clause for row in rows)
     if readiness:
         get_run_logger().warning("%d: orders fell below the a-conto level; Copenhagen may charge documented "
                                  "readiness costs (agreement §8, cost guarantee)", year)
@@ -116,10 +118,7 @@ def reconcile_task(year: int, as_of: date | None) -> dict[str, Any]:
 @task(name="regulate", cache_policy=NO_CACHE, **DB_RETRIES)
 @private_errors
 def regulate_task(since: date, as_of: date | None) -> dict[str, Any]:
-    runtime = current_runtime()
-    with runtime.store.session() as session:
-        outcome = regulation.regulate_since(session, runtime.agreement, since=since, as_of=parse_as_of(as_of),
-                                         folder=_folder(), now=now_utc())
+    outcome = _in_store(regulation.regulate_since, since=since, as_of=parse_as_of(as_of))
     get_run_logger().info("regulation from %s: %d document(s) %s", since, len(outcome.documents),
                           "issued" if outcome.new else "(no difference to invoice)")
     return {"since": since.isoformat(), **_summary(outcome)}
