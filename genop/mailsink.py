@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import os
 import signal
 import ssl
 import threading
@@ -28,6 +27,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from genop.clock import now_utc
+from genop.files import write_atomically
 
 _SERVER_NAME = "genop-mailsink"
 
@@ -53,7 +53,7 @@ class MailSink:
             if any(self.folder.glob(f"*-{key}.eml")):
                 return f"250 OK duplicate of <{message_id}> ignored"
             name = f"{now_utc():%Y%m%dT%H%M%S}-{key}.eml"
-            _write_atomically(self.folder / name, content)
+            write_atomically(self.folder / name, content)
         return f"250 OK stored as {name}"
 
     def stored(self) -> list[Path]:
@@ -134,15 +134,6 @@ def _message_id(content: bytes) -> str | None:
         return None
     bare = " ".join(str(header).split()).removeprefix("<").removesuffix(">").strip()
     return bare or None
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> None:

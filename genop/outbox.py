@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, defer
 
 from genop.clock import now_utc
 from genop.errors import GenopError, SmtpPermanentError, TemporaryDeliveryError
+from genop.files import write_atomically
 from genop.mailer import SmtpSettings, send_message
 from genop.store.db import Store
 from genop.store.models import OutboxMessage
@@ -119,11 +120,8 @@ def letter_writer(folder: Path) -> Callable[[OutboxMessage], str]:
         if row.raw is None or row.document_path is None:
             raise GenopError(f"letter {row.key} has no content", code="outbox_empty")
         target = Path(row.document_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists() or target.read_bytes() != row.raw:
-            tmp = target.with_suffix(target.suffix + ".tmp")
-            tmp.write_bytes(row.raw)
-            tmp.replace(target)
+            write_atomically(target, row.raw)
         return f"written to {target}"
     return write
 

@@ -19,9 +19,7 @@ racing a scheduled run never both issue a document.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -35,6 +33,7 @@ from sqlalchemy.orm import Session
 from genop import oioubl
 from genop.config import Agreement
 from genop.errors import GenopError, TemporaryDeliveryError
+from genop.files import write_atomically
 from genop.outbox import deliver
 from genop.settlement import ZERO, SettlementError
 from genop.store.db import Store
@@ -188,12 +187,8 @@ def _drop_in_pickup_folder(row: OutboxMessage) -> str:
     if row.raw is None or row.document_path is None:
         raise GenopError(f"hand-off {row.key} has no document", code="outbox_empty")
     target = Path(row.document_path)
-    staging = target.parent.parent / f".{target.parent.name}-staging"
     try:
-        staging.mkdir(parents=True, exist_ok=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(staging / target.name, row.raw)
-        os.replace(staging / target.name, target)
+        write_atomically(target, row.raw, staging=target.parent.parent / f".{target.parent.name}-staging")
     except OSError as error:
         raise TemporaryDeliveryError(f"the NemHandel pickup folder {target.parent} cannot be written "
                                      f"({error.strerror or type(error).__name__}); {row.key} is retried daily",
@@ -213,25 +208,13 @@ def single_line(description: str, amount: Decimal) -> oioubl.DocumentLine:
                                unit_price=amount, amount=amount, case_number=None)
 
 
-def _atomic_write(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_files(rows: Iterable[SettlementDocumentRecord]) -> list[Path]:
     """Write each document's XML and HTML where they are missing or differ from the store."""
     written: list[Path] = []
     for row in rows:
         for path, content in ((Path(row.xml_path), row.xml), (Path(row.html_path), row.html.encode("utf-8"))):
             if not path.is_file() or path.read_bytes() != content:
-                _atomic_write(path, content)
+                write_atomically(path, content)
                 written.append(path)
     return written
 
