@@ -339,8 +339,21 @@ class EscalationThresholds(_Model):
     municipality_budgets: dict[str, ExactDecimal] = {}
 
 
+class TextLimits(_Model):
+    """Longest text, in characters, per kind of plan field (PLAN_FORMAT.md states no lengths)."""
+
+    plan_id: int = Field(gt=0, le=128)  # the store's plan_id column holds 128 characters
+    short_text: int = Field(gt=0)
+    description: int = Field(gt=0)
+    other_text: int = Field(gt=0)
+
+
 class Limits(_Model):
+    """Technical bounds on input, not from the agreement: implausible input is refused."""
+
     max_plan_bytes: int = Field(gt=0)
+    max_age_years: int = Field(gt=0)
+    max_chars: TextLimits
 
 
 class Agreement(_Model):

@@ -5,8 +5,9 @@ digit of the serial number); PLAN_FORMAT.md ``citizen.cpr``. The old modulus-11 
 deliberately *not* applied: CPR numbers issued since 2007 may fail it.
 
 A CPR number is personal data: it never goes into a log line or a run name unredacted
-(``redact_cpr``). An *invalid* CPR may be quoted in an error message, because the plan
-carrying it is quarantined in genop's own store, not logged.
+(``redact_cpr``). Error messages do not quote it either, not even an invalid one (a typo of
+a real number is still personal data, and a reason code can reach Prefect): they say
+which part is wrong ("month 13").
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ _CPR_EXACT = re.compile(r"([0-9]{6})-?([0-9]{4})")
 # Six digits, optional hyphen, four digits, not part of a longer run of digits (so an EAN
 # such as 5798009884381 is not mistaken for a CPR number).
 _CPR_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{6}-?[0-9]{4}(?![0-9])")
+# Also with a space, dot, slash or underscore where the hyphen goes (010145 1234, 010145.1234).
+_CPR_SHAPE = re.compile(r"(?<![0-9])[0-9]{6}[-. _/]?[0-9]{4}(?![0-9])")
 REDACTED = "XXXXXX-XXXX"
+_KINDS = {int: "a number", float: "a number", bool: "true/false", list: "a list", dict: "an object"}
 
 MONTH_NAMES = (  # for messages; MONTH_NAMES[1] == "January"
     "", "January", "February", "March", "April", "May", "June",
@@ -49,10 +53,7 @@ class CPR:
         """
         born = self.birth_date
         if day < born:
-            raise InvalidCPR(
-                f"CPR {self.formatted} gives a birth date ({_long_date(born)}) "
-                f"after {_long_date(day)}"
-            )
+            raise InvalidCPR(f"The CPR number gives a birth date ({_long_date(born)}) after {_long_date(day)}")
         before_birthday = (day.month, day.day) < (born.month, born.day)
         return day.year - born.year - int(before_birthday)
 
@@ -82,22 +83,22 @@ def parse_cpr(text: str) -> CPR:
     Raises ``InvalidCPR`` naming the problem: format, or a birth date that cannot exist.
     """
     if not isinstance(text, str):
-        raise InvalidCPR(f"CPR {text!r} must be written as text of 10 digits (DDMMYY-SSSS)")
+        raise InvalidCPR("The CPR number must be written as text of 10 digits (DDMMYY-SSSS), "
+                         f"not as {_KINDS.get(type(text), 'another kind of value')}")
     match = _CPR_EXACT.fullmatch(text.strip())
     if match is None:
-        raise InvalidCPR(f"CPR '{text.strip()}' must be 10 digits (DDMMYY-SSSS)")
+        raise InvalidCPR(f"The CPR number must be 10 digits (DDMMYY-SSSS); {_shape_of(text.strip())}")
     digits = match.group(1) + match.group(2)
     day, month, yy = int(digits[0:2]), int(digits[2:4]), int(digits[4:6])
     year = birth_year(yy, int(digits[6]))
-    shown = f"{digits[:6]}-{digits[6:]}"
     if not 1 <= month <= 12:
-        raise InvalidCPR(f"CPR {shown} has no valid birth date (month {month})")
+        raise InvalidCPR(f"The CPR number has no valid birth date (month {month})")
     days_in_month = calendar.monthrange(year, month)[1]
     if day == 0:
-        raise InvalidCPR(f"CPR {shown} has no valid birth date (day 0)")
+        raise InvalidCPR("The CPR number has no valid birth date (day 0)")
     if day > days_in_month:
         raise InvalidCPR(
-            f"CPR {shown} has no valid birth date "
+            "The CPR number has no valid birth date "
             f"(day {day} does not exist in {MONTH_NAMES[month]} {year})"
         )
     return CPR(digits=digits, birth_date=date(year, month, day))
@@ -108,9 +109,27 @@ def looks_like_cpr(text: str) -> bool:
     return _CPR_IN_TEXT.search(text) is not None
 
 
+def has_cpr_shape(text: str) -> bool:
+    """Whether ``text`` holds ten digits written the way a CPR number is, with ``-``, a space,
+    ``.``, ``/`` or ``_`` (or nothing) after the sixth: such an identifier may be one."""
+    return _CPR_SHAPE.search(text) is not None
+
+
 def redact_cpr(text: str) -> str:
     """``text`` with every CPR-shaped run replaced by ``XXXXXX-XXXX`` (log lines, run names)."""
     return _CPR_IN_TEXT.sub(REDACTED, text)
+
+
+def _shape_of(text: str) -> str:
+    """What is wrong with a badly written CPR number, without quoting its digits."""
+    if not text:
+        return "it is empty"
+    if any(not ("0" <= c <= "9") and c != "-" for c in text):
+        return "it holds characters other than the digits 0-9 and a hyphen"
+    digits = sum("0" <= c <= "9" for c in text)
+    if digits != 10:
+        return f"it has {digits} digits"
+    return "the hyphen may only come after the sixth digit"
 
 
 def _long_date(day: date) -> str:

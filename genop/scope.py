@@ -14,7 +14,7 @@ from enum import StrEnum
 from genop.config import Agreement
 from genop.cpr import parse_cpr
 from genop.errors import PlanError
-from genop.plans import Plan
+from genop.plans import Plan, check_plan_limits
 from genop.states import INTAKE_STATES, CaseState
 
 __all__ = ["INTAKE_STATES", "CaseState", "Route", "ScopeDecision", "decide_scope"]
@@ -41,7 +41,21 @@ def validate_for_intake(plan: Plan, agreement: Agreement, as_of: date) -> None:
     """Contract checks that need the business date or the configuration.
 
     A plan failing these is quarantined: it is not a document we can make a case of.
+    Besides the agreement's own rules these are genop's plausibility bounds
+    (``limits``): a text longer than ``max_chars`` allows, or a citizen older than
+    ``max_age_years`` at discharge — a CPR number read by the century rule as born in
+    1858 is a typing error, not a 168-year-old.
     """
+    check_plan_limits(plan, agreement.limits)
+    age = parse_cpr(plan.citizen.cpr).age_on(plan.discharge_date)
+    oldest = agreement.limits.max_age_years
+    if age > oldest:
+        raise PlanError(
+            f"The citizen's CPR number gives an age of {age} at discharge (born in "
+            f"{plan.citizen.birth_date.year} by the century rule of its 7th digit); more than "
+            f"{oldest} (limits.max_age_years) is implausible: check the CPR number with the hospital",
+            code="implausible_age",
+        )
     if plan.discharge_date > as_of:
         raise PlanError(
             f"discharge_date {plan.discharge_date.isoformat()} is in the future "
@@ -125,21 +139,23 @@ def decide_scope(plan: Plan, agreement: Agreement, *, geriatric_quota_open: bool
 
     group_key, group_reason = derive_diagnosis_group(plan, agreement)
     reasons.append(group_reason)
-    route: Route | None
-    if group_key is None:
-        route = None
-    else:
+    missing = plan.missing_descriptions()
+    route: Route | None = None
+    if group_key is not None:
         group = agreement.diagnosis_groups[group_key]
-        route = _route_for_group(group_key, group.covered, group.default_route, agreement,
-                                 geriatric_quota_open, reasons)
+        if blocked is None:
+            route = _route_for_group(group_key, group.covered, group.default_route, agreement,
+                                     geriatric_quota_open, reasons, complete=not missing)
+        elif not group.covered:
+            route = _route_for_group(group_key, False, group.default_route, agreement, False, reasons)
 
     if blocked is not None:
         route = blocked
     state = _state_for(route)
-    missing = plan.missing_descriptions()
     if missing and route in (Route.COPENHAGEN, Route.LOJTEGAARDSVEJ):
         reasons.append(
-            "not an order: annex 4 requires " + ", ".join(missing) + " to be described (Bilag 4)"
+            "not an order: annex 4 requires " + ", ".join(missing) + " to be described (Bilag 4); "
+            "a revised plan from the hospital completes it"
         )
         state = CaseState.INCOMPLETE
     return ScopeDecision(state=state, route=route, diagnosis_group=group_key, payer=payer,
@@ -147,7 +163,12 @@ def decide_scope(plan: Plan, agreement: Agreement, *, geriatric_quota_open: bool
 
 
 def _route_for_group(key: str, covered: bool, default_route: str, agreement: Agreement,
-                     geriatric_quota_open: bool, reasons: list[str]) -> Route:
+                     geriatric_quota_open: bool, reasons: list[str], *, complete: bool = True) -> Route:
+    """The group's route, with a reason saying what happens next in the state it leads to.
+
+    Called only when nothing else (municipality, age, level) has decided the plan, so that
+    a rejected or regional case is never told its order goes to Copenhagen.
+    """
     group = agreement.diagnosis_groups[key]
     if not covered:
         note = f" ({group.note})" if group.note else ""
@@ -157,13 +178,16 @@ def _route_for_group(key: str, covered: bool, default_route: str, agreement: Agr
         routing = agreement.geriatric_routing
         if routing.mode == "quota" and geriatric_quota_open:
             reasons.append(
-                f"{group.name_en}: sent to Copenhagen within the configured share "
+                f"{group.name_en}: Copenhagen within the configured share "
                 f"({routing.copenhagen_share * 100:.0f}% of the year's geriatric plans)"
+                + (": order to Copenhagen once consent is given" if complete else "")
             )
             return Route.COPENHAGEN
         reasons.append(f"{group.name_en}: Tårnby's own centre at Løjtegårdsvej (agreement §3.1)")
         return Route.LOJTEGAARDSVEJ
-    reasons.append(f"{group.name_en} is covered (Bilag 3): order to Copenhagen once consent is given")
+    reasons.append(f"{group.name_en} is covered (Bilag 3): "
+                   + ("order to Copenhagen once consent is given" if complete
+                      else "for Copenhagen once the plan is complete"))
     return Route.COPENHAGEN
 
 

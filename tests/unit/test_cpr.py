@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import date
 
 import pytest
 
-from genop.cpr import CPR, looks_like_cpr, parse_cpr, redact_cpr
+from genop.cpr import CPR, has_cpr_shape, looks_like_cpr, parse_cpr, redact_cpr
 from genop.errors import InvalidCPR, PlanError
 
 
@@ -71,7 +73,7 @@ def test_seventh_digit_5_to_8_with_year_58_is_born_1858(seventh: str) -> None:
 def test_too_short_number_is_rejected_naming_the_format() -> None:
     with pytest.raises(InvalidCPR) as caught:
         parse_cpr("12345")
-    assert str(caught.value) == "CPR '12345' must be 10 digits (DDMMYY-SSSS)"
+    assert str(caught.value) == "The CPR number must be 10 digits (DDMMYY-SSSS); it has 5 digits"
 
 
 @pytest.mark.parametrize("text", ["010145-12345", "01014a-1234", "010145 1234", "0101-451234", "", "01-01-45-1234"])
@@ -88,7 +90,7 @@ def test_non_ascii_digits_are_rejected() -> None:
 def test_month_13_is_no_birth_date() -> None:
     with pytest.raises(InvalidCPR) as caught:
         parse_cpr("991399-1234")
-    assert str(caught.value) == "CPR 991399-1234 has no valid birth date (month 13)"
+    assert str(caught.value) == "The CPR number has no valid birth date (month 13)"
 
 
 def test_month_0_is_no_birth_date() -> None:
@@ -104,19 +106,35 @@ def test_day_0_is_no_birth_date() -> None:
 def test_31_april_is_no_birth_date() -> None:
     with pytest.raises(InvalidCPR) as caught:
         parse_cpr("310445-1234")
-    assert str(caught.value) == "CPR 310445-1234 has no valid birth date (day 31 does not exist in April 1945)"
+    assert str(caught.value) == "The CPR number has no valid birth date (day 31 does not exist in April 1945)"
 
 
 def test_29_february_in_a_non_leap_year_is_no_birth_date() -> None:
     with pytest.raises(InvalidCPR) as caught:
         parse_cpr("290201-1234")
-    assert str(caught.value) == "CPR 290201-1234 has no valid birth date (day 29 does not exist in February 1901)"
+    assert str(caught.value) == "The CPR number has no valid birth date (day 29 does not exist in February 1901)"
 
 
 def test_29_february_depends_on_the_century_from_the_seventh_digit() -> None:
     assert parse_cpr("290200-4000").birth_date == date(2000, 2, 29)
     with pytest.raises(InvalidCPR, match="February 1900"):
         parse_cpr("290200-1000")
+
+
+@pytest.mark.parametrize("text", ["991399-1234", "310445-1234", "000145-1234", "010145-12345", "01014a-1234",
+                                  "0101-451234", "010045 1234", 101451234])
+def test_message_about_an_invalid_cpr_never_quotes_its_digits(text: str | int) -> None:
+    with pytest.raises(InvalidCPR) as caught:
+        parse_cpr(text)  # type: ignore[arg-type]
+    digits = re.sub(r"[^0-9]", "", str(text))
+    assert digits[:6] not in caught.value.message and digits[-4:] not in caught.value.message
+
+
+def test_cpr_written_with_a_space_dot_or_underscore_has_a_cpr_shape() -> None:
+    for text in ("010145-1234", "0101451234", "x 010145 1234", "010145.1234", "plan_010145_1234"):
+        assert has_cpr_shape(text), text
+    for text in ("GOP-AMH-2026-000123", "01014512345", "2026-11-02"):
+        assert not has_cpr_shape(text), text
 
 
 def test_invalid_cpr_is_a_plan_error_with_its_own_code() -> None:

@@ -236,10 +236,10 @@ def test_malformed_json_names_line_and_column() -> None:
     assert "line 3, column 11" in error.message
 
 
-def test_json_that_is_not_utf8_is_malformed() -> None:
+def test_json_that_is_not_utf8_is_refused_naming_the_byte() -> None:
     error = plan_error(encode(example()).replace("Ortopædkirurgisk".encode(), "Ortopædkirurgisk".encode("latin-1")))
-    assert error.code == "malformed_json"
-    assert "UTF-8" in error.message
+    assert error.code == "unsupported_encoding"
+    assert "not UTF-8" in error.message and "0xe6" in error.message
 
 
 def test_malformed_xml_names_the_line() -> None:
@@ -298,7 +298,7 @@ def test_xml_external_dtd_is_not_loaded_and_plan_still_parses() -> None:
 
 def test_xml_element_given_twice_is_rejected() -> None:
     error = plan_error(xml_with("<Level>basal</Level>", "<Level>basal</Level><Level>avanceret</Level>"))
-    assert error.code == "invalid_field"
+    assert error.code == "duplicate_key"
     assert "<Level> twice" in error.message
 
 
@@ -389,7 +389,7 @@ def test_invalid_cpr_is_reported_as_invalid_cpr() -> None:
     with pytest.raises(InvalidCPR) as caught:
         parse_plan(encode(document))
     assert caught.value.code == "invalid_cpr"
-    assert caught.value.message == "CPR 991399-1234 has no valid birth date (month 13)"
+    assert caught.value.message == "The CPR number has no valid birth date (month 13)"
 
 
 def test_cpr_given_as_a_number_is_an_invalid_cpr() -> None:
