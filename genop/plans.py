@@ -398,6 +398,8 @@ _LENGTH_KINDS: dict[tuple[str, ...], str] = {
 }
 """Which bound of ``limits.max_chars`` applies to a field; any other text is ``other_text``."""
 
+_CONTROL_NAMES = {0x00: "NUL", 0x09: "a tab", 0x0A: "a line feed", 0x0D: "a carriage return", 0x1B: "escape",
+                  0x7F: "delete"}
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _LINE_BREAKS = frozenset("\t\n\r\u2028\u2029\x0b\x0c\x85")
 
@@ -444,7 +446,7 @@ def _check_string(text: str, *, what: str, single_line: bool) -> None:
         allowed_break = character in _LINE_BREAKS and not single_line and character not in "\x0b\x0c\x85"
         if ((unicodedata.category(character) == "Cc" and not allowed_break)
                 or character in _BIDI_CONTROLS or (single_line and character in _LINE_BREAKS)):
-            name = unicodedata.name(character, "a control character")
+            name = _CONTROL_NAMES.get(point) or unicodedata.name(character, "a control character")
             raise PlanError(f"{what} holds the character "
                             f"U+{point:04X} ({name.lower()}) at character {position}; "
                             + ("a name or identifier must be one line of printable text" if single_line else

@@ -15,9 +15,11 @@ from genop.plans import (
     ANNEX4_FIELDS,
     LEVELS,
     Plan,
+    is_plan_file,
     parse_plan,
     parse_plan_json,
     parse_plan_xml,
+    plan_file_problem,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -446,3 +448,158 @@ def test_errors_in_a_plan_with_a_valid_cpr_never_show_the_cpr() -> None:
     for error in broken:
         assert not any(digits in error.message for digits in CPR_DIGITS), error.message
     assert "XXXXXX-XXXX" in broken[1].message
+
+
+# --- encodings and documents that are not a plan (issue 17, point 6) -----------------
+
+@pytest.mark.parametrize("codec, name", [
+    ("utf-16", "UTF-16 (little-endian) with a byte-order mark"),
+    ("utf-16-be", "UTF-16 (big-endian)"),
+    ("utf-16-le", "UTF-16 (little-endian)"),
+    ("utf-32", "UTF-32 (little-endian) with a byte-order mark"),
+    ("utf-32-be", "UTF-32 (big-endian)"),
+])
+def test_json_plan_in_utf16_or_utf32_is_refused_naming_the_encoding(codec: str, name: str) -> None:
+    error = plan_error(EXAMPLE_JSON.decode().encode(codec))
+    assert error.code == "unsupported_encoding"
+    assert name in error.message and "must be UTF-8" in error.message
+
+
+def test_utf16_json_given_to_the_json_parser_is_refused_the_same_way() -> None:
+    with pytest.raises(PlanError) as caught:
+        parse_plan_json(EXAMPLE_JSON.decode().encode("utf-16"))
+    assert caught.value.code == "unsupported_encoding"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-32"])
+def test_xml_plan_in_utf16_or_utf32_with_byte_order_mark_is_read(codec: str) -> None:
+    text = EXAMPLE_XML.decode().replace('encoding="UTF-8"', f'encoding="{codec.upper()}"')
+    assert parse_plan(text.encode(codec)) == parse_plan(EXAMPLE_JSON)
+
+
+@pytest.mark.parametrize("content, kind", [
+    (b"42", "a number"), (b"null", "null"), (b" -1.5e3\n", "a number"), (b'"plan"', "a text string"),
+    (b"true", "true or false"), (b"\xef\xbb\xbfnull", "null"),
+])
+def test_json_value_that_is_not_an_object_is_not_a_plan_naming_what_it_is(content: bytes, kind: str) -> None:
+    error = plan_error(content)
+    assert error.code == "not_a_plan"
+    assert f"holding {kind}, not an object" in error.message
+    assert "neither JSON nor XML" not in error.message
+
+
+# --- duplicates, numbers, text and nesting (issue 17, point 7) ------------------------
+
+def test_json_key_given_twice_is_refused_not_silently_the_last() -> None:
+    content = EXAMPLE_JSON.replace(b'"level": "basal"', b'"level": "basal", "level": "specialiseret"')
+    error = plan_error(content)
+    assert error.code == "duplicate_key"
+    assert "'level' twice" in error.message
+
+
+def test_duplicate_key_in_a_nested_object_is_refused() -> None:
+    content = EXAMPLE_JSON.replace(b'"municipality_code": "185"', b'"municipality_code": "185", "municipality_code": "101"')
+    assert plan_error(content).code == "duplicate_key"
+
+
+def test_duplicate_key_message_never_quotes_a_cpr_shaped_key() -> None:
+    content = EXAMPLE_JSON.replace(b'"urgent"', b'"010145-1234": 1, "010145-1234": 2, "urgent"')
+    error = plan_error(content)
+    assert error.code == "duplicate_key" and "010145" not in error.message
+
+
+def test_xml_address_element_given_twice_is_a_duplicate() -> None:
+    error = plan_error(xml_with("<StreetName>", "<StreetName>Andet 1</StreetName><StreetName>"))
+    assert error.code == "duplicate_key"
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"1" * 5000, b"0." + b"1" * 40])
+def test_number_json_cannot_hold_or_that_is_absurdly_long_is_refused(number: bytes) -> None:
+    error = plan_error(EXAMPLE_JSON.replace(b'"urgent": false', b'"urgent": ' + number))
+    assert error.code == "invalid_number"
+
+
+@pytest.mark.parametrize("field, text", [
+    ("name", "\ud800Karen Jensen"), ("name", "Karen \udfff"), ("rehab_need", "Gang \udc00"),
+])
+def test_lone_surrogate_from_a_json_escape_is_invalid_text_not_a_crash(field: str, text: str) -> None:
+    document = example()
+    (document["citizen"] if field == "name" else document)[field] = text
+    error = plan_error(json.dumps(document).encode())  # ensure_ascii: written as \\ud800 escapes
+    assert error.code == "invalid_text"
+    error.message.encode("utf-8")  # the message itself can be written to a .reason file
+
+
+def test_lone_surrogate_in_a_field_name_is_invalid_text() -> None:
+    error = plan_error(EXAMPLE_JSON.replace(b'"urgent"', b'"\\ud800x": 1, "urgent"'))
+    assert error.code == "invalid_text"
+    error.message.encode("utf-8")
+
+
+@pytest.mark.parametrize("field, text", [
+    ("name", "Karen\x00Jensen"), ("name", "Karen\nJensen"), ("name", "Karen\u202eJensen"),
+    ("plan_id", "GOP\x00-1"), ("plan_id", "GOP\t1"), ("rehab_need", "Gang\x07"), ("rehab_need", "Gang\x00"),
+])
+def test_control_characters_are_refused(field: str, text: str) -> None:
+    document = example()
+    (document["citizen"] if field == "name" else document)[field] = text
+    error = plan_error(encode(document))
+    assert error.code == "invalid_characters"
+    assert "U+" in error.message
+
+
+def test_line_breaks_and_tabs_are_allowed_in_descriptions() -> None:
+    plan = parse_plan(encode({**example(), "rehab_need": "Gang,\n\tbalance\r\nog styrke"}))
+    assert "\tbalance" in plan.rehab_need
+
+
+def test_nul_in_an_extra_field_is_refused_too() -> None:
+    assert plan_error(encode({**example(), "ward_note": "a\x00b"})).code == "invalid_characters"
+
+
+def test_nesting_deeper_than_the_bound_is_refused() -> None:
+    deep: Any = "x"
+    for _ in range(40):
+        deep = {"a": deep}
+    assert plan_error(encode({**example(), "extra": deep})).code == "too_deeply_nested"
+
+
+def test_nesting_beyond_the_json_parser_stack_is_refused_the_same_way() -> None:
+    content = EXAMPLE_JSON.replace(b'"urgent": false', b'"urgent": ' + b"[" * 100_000 + b"]" * 100_000)
+    assert plan_error(content).code == "too_deeply_nested"
+
+
+@pytest.mark.parametrize("plan_id", ["010145-1234", "0101451234", "GOP-010145-1234", "010145 1234", "010145.1234"])
+def test_plan_id_shaped_like_a_cpr_is_refused_without_quoting_it(plan_id: str) -> None:
+    error = json_error(plan_id=plan_id)
+    assert error.code == "cpr_shaped_plan_id"
+    assert "010145" not in error.message
+
+
+def test_plan_id_with_a_date_and_serial_is_not_cpr_shaped() -> None:
+    assert parse_plan(encode({**example(), "plan_id": "GOP-AMH-2026-000123"})).plan_id == "GOP-AMH-2026-000123"
+
+
+# --- is this a plan file? (genop plan submit) ------------------------------------------
+
+@pytest.mark.parametrize("name, head", [
+    ("plan.json", EXAMPLE_JSON[:100]), ("PLAN.XML", EXAMPLE_XML[:100]), ("p.json", b"\xef\xbb\xbf \n{"),
+    ("p.xml", "<?xml version='1.0'?>".encode("utf-16")), ("p.json", b"{"),
+])
+def test_plan_files_are_recognised_by_extension_and_first_character(name: str, head: bytes) -> None:
+    assert is_plan_file(name, head)
+    assert plan_file_problem(name, head) is None
+
+
+@pytest.mark.parametrize("name, head, problem", [
+    ("passwd", b"root:x:0:0:root:/root:/bin/bash\n", "not a .json or .xml"),
+    ("notes.txt", b"{}", "not a .json or .xml"),
+    ("plan.json.part", b"{", "not a .json or .xml"),
+    ("scan.json", b"%PDF-1.7", "does not start like a plan"),
+    ("list.json", b"[{}]", "does not start like a plan"),
+    ("empty.xml", b"", "is empty"),
+    ("blank.json", b" \n\t", "is empty"),
+])
+def test_other_files_are_not_plan_files(name: str, head: bytes, problem: str) -> None:
+    assert not is_plan_file(name, head)
+    assert problem in (plan_file_problem(name, head) or "")

@@ -162,3 +162,74 @@ def test_unknown_diagnosis_group_key_is_a_contract_error(agreement):
         validate_for_intake(make_plan(diagnosis_group="broken_heart"), agreement, as_of=date(2026, 11, 3))
     assert err.value.code == "unknown_diagnosis_group"
     assert "broken_heart" in err.value.message
+
+
+# --- reasons say what happens in the state the plan ends in ---------------------------
+
+@pytest.mark.parametrize("changes", [
+    {"citizen__municipality_code": "101"},
+    {"citizen__cpr": CHILD_CPR},
+    {"level": "selvtraening"},
+    {"level": "specialiseret"},
+])
+def test_a_plan_not_for_copenhagen_is_never_told_its_order_goes_there(agreement, changes):
+    decision = decide_scope(make_plan(**changes), agreement)
+    assert decision.state in (CaseState.REJECTED, CaseState.ROUTED_ELSEWHERE)
+    assert not any("Copenhagen" in r or "consent" in r for r in decision.reasons), decision.reasons
+
+
+def test_rejected_plan_of_a_covered_group_names_the_group_without_routing_it(agreement):
+    decision = decide_scope(make_plan(citizen__municipality_code="101"), agreement)
+    assert decision.reasons[-1] == "diagnosis group hip_fracture as stated by the hospital"
+
+
+def test_incomplete_plan_says_it_goes_to_copenhagen_once_complete_not_once_consent_is_given(agreement):
+    decision = decide_scope(make_plan(rehab_need=""), agreement)
+    assert decision.state is CaseState.INCOMPLETE
+    assert not any("consent" in r for r in decision.reasons)
+    assert any("once the plan is complete" in r for r in decision.reasons)
+    assert any("revised plan" in r for r in decision.reasons)
+
+
+def test_awaiting_consent_plan_says_the_order_goes_once_consent_is_given(agreement):
+    decision = decide_scope(make_plan(), agreement)
+    assert any("order to Copenhagen once consent is given" in r for r in decision.reasons)
+
+
+# --- implausible input (limits in config/agreement.yaml) -----------------------------
+
+def test_cpr_read_as_born_in_1858_is_an_implausible_age(agreement):
+    plan = make_plan(citizen__cpr="010158-5234")
+    assert plan.citizen.birth_date == date(1858, 1, 1)
+    with pytest.raises(PlanError) as err:
+        validate_for_intake(plan, agreement, as_of=date(2026, 11, 3))
+    assert err.value.code == "implausible_age"
+    assert "168" in err.value.message and "limits.max_age_years" in err.value.message
+    assert "010158" not in err.value.message and "5234" not in err.value.message
+
+
+def test_a_citizen_of_exactly_the_maximum_age_is_taken_in(agreement):
+    oldest = agreement.limits.max_age_years
+    born = 2026 - oldest  # 1901: 7th digit 0-3 gives the 1900s
+    validate_for_intake(make_plan(citizen__cpr=f"0101{born % 100:02d}-1234"), agreement, as_of=date(2026, 11, 3))
+
+
+@pytest.mark.parametrize("field, kind", [
+    ("plan_id", "plan_id"), ("citizen__name", "short_text"), ("hospital__department", "short_text"),
+    ("rehab_need", "description"), ("ward_note", "other_text"),
+])
+def test_text_longer_than_its_configured_bound_is_refused(agreement, field, kind):
+    bound = getattr(agreement.limits.max_chars, kind)
+    validate_for_intake(make_plan(**{field: "x" * bound}), agreement, as_of=date(2026, 11, 3))
+    with pytest.raises(PlanError) as err:
+        validate_for_intake(make_plan(**{field: "x" * (bound + 1)}), agreement, as_of=date(2026, 11, 3))
+    assert err.value.code == "field_too_long"
+    assert f"limits.max_chars.{kind}" in err.value.message
+    assert "xxxxx" not in err.value.message
+
+
+def test_a_100000_character_plan_id_is_refused(agreement):
+    with pytest.raises(PlanError) as err:
+        validate_for_intake(make_plan(plan_id="P" * 100_000), agreement, as_of=date(2026, 11, 3))
+    assert err.value.code == "field_too_long"
+    assert "plan_id is 100,000 characters long" in err.value.message
