@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlalchemy.orm import Session
 
 from genop.config import Agreement
 from genop.errors import GenopError
+from genop.plans import IsoDate
 from genop.securemail import Attachment, SecureMail, compose, contact_of
 from genop.settings import Settings
 from genop.states import CaseState
@@ -37,9 +38,18 @@ class FinalStatusDocument(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     case_number: str = Field(min_length=1)
-    completed_on: date
+    completed_on: IsoDate
     assessment: str = Field(min_length=1)
-    consent_to_share: bool
+    consent_to_share: StrictBool
+    """The citizen's consent (agreement §7) is JSON ``true`` or ``false``, never guessed from "yes"."""
+
+
+FIELDS = "case_number, completed_on, assessment, consent_to_share"
+_REASONS = {"string_type": "must be text", "bool_type": "must be true or false (JSON true/false, no quotes)",
+            "bool_parsing": "must be true or false (JSON true/false, no quotes)",
+            "string_too_short": "is empty"}
+_JSON_KINDS = {list: "a JSON list", str: "a JSON text string", int: "a JSON number", float: "a JSON number",
+               bool: "JSON true/false", type(None): "JSON null"}
 
 
 @dataclass(frozen=True)
@@ -52,16 +62,41 @@ class Completion:
 
 
 def parse_final_status(content: bytes) -> FinalStatusDocument:
+    """The slutstatus file, or a ``CompletionError`` naming its problem in a caseworker's words.
+
+    Messages quote no value of the file (the assessment is health information).
+    """
     try:
-        data = json.loads(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CompletionError(f"the final status file is not valid JSON: {exc}", code="malformed_json") from exc
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CompletionError(f"the final status file is not UTF-8 text (byte {content[exc.start]:#04x} at "
+                              f"position {exc.start}); save it as UTF-8", code="malformed_json") from None
+    if not text.strip():
+        raise CompletionError(f"the final status file is empty; it must be one JSON object with {FIELDS}",
+                              code="invalid_final_status")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CompletionError(f"the final status file is not valid JSON: {exc.msg} (line {exc.lineno}, "
+                              f"column {exc.colno})", code="malformed_json") from None
+    except (ValueError, RecursionError):
+        raise CompletionError("the final status file is not usable JSON (a number too long or nesting too deep)",
+                              code="malformed_json") from None
+    if not isinstance(data, dict):
+        raise CompletionError(f"the final status file is {_JSON_KINDS.get(type(data), 'not an object')}, not "
+                              f"one JSON object with {FIELDS}", code="invalid_final_status")
     try:
         return FinalStatusDocument.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "document"
-        raise CompletionError(f"final status field {field}: {first['msg']}", code="invalid_final_status") from exc
+        first = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "missing":
+        message = f"the final status has no {field} (it needs {FIELDS})"
+    elif first["type"] == "value_error":
+        message = f"the final status's {field} {first['ctx']['error']}"
+    else:
+        message = f"the final status's {field} {_REASONS.get(first['type'], 'is invalid')}"
+    raise CompletionError(message, code="invalid_final_status")
 
 
 def complete_case(session: Session, case_number: str, content: bytes, *, agreement: Agreement,

@@ -124,8 +124,12 @@ class _Import:
 
 def import_visits(store: Store, agreement: Agreement, content: bytes, *, source_name: str, as_of: date,
                   rejects_dir: Path, now: datetime) -> VisitImportReport:
-    """Import one visits file; raises only when the file is not text at all (``visits_not_utf8``)."""
+    """Import one visits file; raises only when the file as a whole is unusable: not text at all
+    (``visits_not_utf8``) or without a single visit line (``visits_empty``)."""
     parsed = _read_visits(content, source_name)
+    if not parsed.lines:
+        raise GenopError(f"{source_name} holds no visit lines ({_emptiness(content)}); nothing was imported: "
+                         "check that the export from Copenhagen finished", code="visits_empty")
     results: list[LineResult] = []
     visits: list[_VisitLine] = []
     for raw in parsed.lines:
@@ -181,6 +185,14 @@ def _read_visits(content: bytes, source_name: str) -> _Parsed:
     json_lines = first.startswith("{") or (
         "case_number" not in first and Path(source_name).suffix.lower() in _JSON_SUFFIXES)
     return _json_lines(rows) if json_lines else _csv_lines(rows)
+
+
+def _emptiness(content: bytes) -> str:
+    if not content:
+        return "the file is empty"
+    if not content.decode("utf-8-sig").strip():
+        return "only blank lines"
+    return "only the header line"
 
 
 def _json_lines(rows: list[tuple[int, str]]) -> _Parsed:

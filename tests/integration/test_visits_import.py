@@ -332,3 +332,18 @@ def test_a_cpr_number_in_the_case_number_column_is_not_repeated(runtime, tmp_pat
     assert line.reason == \
         "line 2: case_number is not a case number (GEN-YYYY-NNNNNN); its value is not repeated here"
     assert "010145" not in json.dumps(report.as_dict())
+
+
+@pytest.mark.parametrize("content, what", [
+    (b"", "the file is empty"),
+    (b"\n\r\n  \n", "only blank lines"),
+    (b"\xef\xbb\xbf" + HEADER.encode() + b"\n\n", "only the header line"),
+])
+def test_a_file_without_any_visit_line_is_refused_and_records_no_import(runtime, tmp_path, content, what):
+    with pytest.raises(GenopError) as error:
+        import_visits(runtime.store, runtime.agreement, content, source_name="v.csv",
+                      as_of=AS_OF, rejects_dir=tmp_path, now=NOW)
+    assert error.value.code == "visits_empty"
+    assert f"v.csv holds no visit lines ({what}); nothing was imported" in error.value.message
+    with runtime.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(VisitImport)) == 0
