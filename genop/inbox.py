@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -53,8 +53,11 @@ def batch_files(batch: Path) -> list[Path]:
     return sorted(p for p in batch.iterdir() if is_plan_candidate(p))
 
 
-def stage_copy(source: Path, folders: Folders) -> Path:
-    """Copy a plan file, or the plan files of a folder, into a new staging batch."""
+def stage_copy(source: Path, folders: Folders, *, accept: Callable[[Path], bool] | None = None) -> Path:
+    """Copy a plan file, or the plan files of a folder, into a new staging batch.
+
+    ``accept`` chooses a folder's files (the CLI passes only what is a plan file).
+    """
     source = source.expanduser().resolve()
     if not source.exists():
         raise GenopError(f"{source} does not exist", code="not_found")
@@ -63,6 +66,7 @@ def stage_copy(source: Path, folders: Folders) -> Path:
                          f"or ending {', '.join(IGNORED_SUFFIXES)}); rename it when it is complete",
                          code="incomplete_file")
     files = [source] if source.is_file() else sorted(p for p in source.iterdir() if is_plan_candidate(p))
+    files = [path for path in files if accept is None or accept(path)]
     batch = new_batch(folders)
     try:
         for path in files:

@@ -666,11 +666,17 @@ def _validate(data: dict[str, Any], where: Callable[[tuple[str | int, ...]], str
         reason = _REASONS.get(kind, f"is invalid ({first['msg']})")
         if kind == "value_error":
             reason = str(first["ctx"]["error"])
-        code, message = "invalid_field", f"The plan's {path} {_show(value)} {reason}"
+        shown = "" if _personal(loc) else f" {_show(value)}"
+        code, message = "invalid_field", f"The plan's {path}{shown} {reason}"
     message += where(loc)
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     raise PlanError(message, code=code)
+
+
+def _personal(loc: tuple[str | int, ...]) -> bool:
+    """The citizen's fields (name, CPR, address) are never quoted in a message, even when wrong."""
+    return loc[:1] == ("citizen",) and loc != ("citizen", "municipality_code")
 
 
 def _show(value: Any) -> str:

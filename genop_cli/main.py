@@ -17,7 +17,8 @@ from genop.clock import parse_as_of
 from genop.consent import ConsentAnswer, ConsentDecision, ConsentMethod
 from genop.errors import CaseNotFound, GenopError
 from genop.states import CaseState
-from genop.inbox import stage_copy
+from genop.inbox import is_plan_candidate, stage_copy
+from genop.plans import plan_file_problem
 from genop.outbox import list_messages, outbox_view
 from genop.runtime import Runtime, current_runtime
 from genop.store.repository import get_case, list_cases, quarantined_files
@@ -72,8 +73,9 @@ def plan_submit(path: Path, as_of: str | None, as_json: bool) -> None:
     """Take in a plan file (JSON or XML), or every plan file in a folder, in one flow run."""
     runtime = current_runtime()
     day = parse_as_of(as_of)
+    taken = plan_files(path)
     url = require_server(runtime.settings)
-    batch = stage_copy(path, runtime.settings.folders)
+    batch = stage_copy(path, runtime.settings.folders, accept=lambda file: file.name in taken)
     from flows.intake import plan_intake
 
     result = run_flow(url, plan_intake, path=str(batch), as_of=day)
@@ -87,6 +89,48 @@ def plan_submit(path: Path, as_of: str | None, as_json: bool) -> None:
         output.print_case_list(cases)
         if quarantined:
             output.print_quarantine(quarantined)
+
+
+_HEAD_BYTES = 4096
+_PLAN_FILE = "a plan file is .json or .xml and starts like a JSON object '{' or an XML element '<'"
+
+
+def plan_files(path: Path) -> set[str]:
+    """The names of the plan files at ``path`` (one file, or a folder's files) — before anything
+    is copied. A single file that is not a plan file is refused; a folder's other files are
+    named on stderr and left where they are; a folder without a plan file is refused."""
+    if path.is_file():
+        problem = _file_problem(path)
+        if problem:
+            raise GenopError(f"{path} {problem}: {_PLAN_FILE}; nothing was copied", code="not_a_plan_file")
+        return {path.name}
+    if not path.is_dir():
+        raise GenopError(f"{path} is neither a file nor a folder; nothing was copied", code="not_a_plan_file")
+    taken: set[str] = set()
+    refused: list[str] = []
+    for file in sorted(p for p in path.iterdir() if is_plan_candidate(p)):
+        problem = _file_problem(file)
+        if problem:
+            refused.append(f"{file.name} ({problem})")
+        else:
+            taken.add(file.name)
+    if refused and taken:
+        output.errors.print(f"genop: not taken, not plan files: {'; '.join(refused)}", markup=False,
+                            highlight=False, soft_wrap=True)
+    if not taken:
+        others = f": {'; '.join(refused)}" if refused else ""
+        raise GenopError(f"{path} holds no plan file ({_PLAN_FILE}){others}; nothing was copied",
+                         code="not_a_plan_file")
+    return taken
+
+
+def _file_problem(path: Path) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    return plan_file_problem(path.name, head)
 
 
 def _submitted(runtime: Runtime, result: dict[str, Any]) -> tuple[list[dict], list[dict]]:

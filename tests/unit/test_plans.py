@@ -374,10 +374,17 @@ def test_bad_diagnosis_code_names_its_position() -> None:
     assert error.message.startswith("The plan's diagnoses.1.code 'DS 72' is not a diagnosis code")
 
 
-def test_citizen_given_as_text_is_an_invalid_field() -> None:
+def test_citizen_given_as_text_is_an_invalid_field_without_quoting_the_name() -> None:
     error = json_error(citizen="Karen Jensen")
     assert (error.code, error.message) == (
-        "invalid_field", "The plan's citizen 'Karen Jensen' must be a group of fields (an object)")
+        "invalid_field", "The plan's citizen must be a group of fields (an object)")
+
+
+def test_a_wrongly_typed_citizen_field_is_not_quoted() -> None:
+    document = example()
+    document["citizen"]["address"] = "Englandsvej 12"
+    error = plan_error(encode(document))
+    assert error.code == "invalid_field" and "Englandsvej" not in error.message
 
 
 def test_several_problems_are_counted_in_the_message() -> None:
