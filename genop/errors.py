@@ -38,13 +38,25 @@ class SettingsError(GenopError):
 class PlanError(GenopError):
     """A plan document violates the input contract (PLAN_FORMAT.md); the file is quarantined.
 
-    Known codes: ``malformed_json``, ``malformed_xml``, ``not_a_plan``, ``missing_field``,
-    ``invalid_field``, ``invalid_cpr``, ``unknown_level``, ``unknown_diagnosis_group``,
-    ``invalid_municipality_code``, ``discharge_in_future``, ``start_by_before_discharge``,
-    ``too_large``, ``empty_file``, ``unreadable``.
+    Its ``code`` is one of ``PLAN_ERROR_CODES``; the message names the field and the problem
+    and never quotes a CPR number or the citizen's name.
     """
 
     code = "invalid_plan"
+
+
+PLAN_ERROR_CODES: tuple[str, ...] = (
+    # the file as a whole
+    "empty_file", "too_large", "unreadable", "unsupported_encoding", "not_a_plan",
+    "malformed_json", "malformed_xml", "too_deeply_nested", "invalid_number", "duplicate_key",
+    # text and fields
+    "invalid_text", "invalid_characters", "field_too_long", "missing_field", "invalid_field",
+    "cpr_shaped_plan_id",
+    # the rules of the contract
+    "invalid_cpr", "implausible_age", "invalid_municipality_code", "unknown_level",
+    "unknown_diagnosis_group", "discharge_in_future", "start_by_before_discharge",
+)
+"""Every code a quarantined plan can carry (README "Intake", docs/PLAN_XML.md)."""
 
 
 class InvalidCPR(PlanError):

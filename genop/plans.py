@@ -229,7 +229,10 @@ def parse_plan(content: bytes, filename: str | None = None) -> Plan:
     if encoding is not None:
         name, codec = encoding
         if _decoded_head(content, codec) == "<":
-            return parse_plan_xml(content)  # XML declares its own encoding (docs/PLAN_XML.md)
+            if "byte-order mark" in name:
+                return parse_plan_xml(content)  # XML declares its own encoding (docs/PLAN_XML.md)
+            raise PlanError(f"{the_file} is XML written in {name} without a byte-order mark; save it as UTF-8 "
+                            "(or with a byte-order mark)", code="unsupported_encoding")
         raise PlanError(f"{the_file} is written in {name}; a JSON plan must be UTF-8 (RFC 8259): "
                         "ask the sender to save it as UTF-8", code="unsupported_encoding")
     body = content.removeprefix(_BOM).lstrip()
@@ -446,9 +449,9 @@ def _check_string(text: str, *, what: str, single_line: bool) -> None:
         allowed_break = character in _LINE_BREAKS and not single_line and character not in "\x0b\x0c\x85"
         if ((unicodedata.category(character) == "Cc" and not allowed_break)
                 or character in _BIDI_CONTROLS or (single_line and character in _LINE_BREAKS)):
-            name = _CONTROL_NAMES.get(point) or unicodedata.name(character, "a control character")
+            name = _CONTROL_NAMES.get(point) or unicodedata.name(character, "a control character").lower()
             raise PlanError(f"{what} holds the character "
-                            f"U+{point:04X} ({name.lower()}) at character {position}; "
+                            f"U+{point:04X} ({name}) at character {position}; "
                             + ("a name or identifier must be one line of printable text" if single_line else
                                "only printable text, tabs and line breaks are allowed"),
                             code="invalid_characters")
@@ -476,8 +479,8 @@ def _check_length(text: str, loc: tuple[str | int, ...], limits: Limits, *, key:
     kind = "other_text" if key else _LENGTH_KINDS.get(_pattern(loc), "other_text")
     bound = getattr(limits.max_chars, kind)
     if len(text) > bound:
-        what = (f"a field name{' in ' + _path(loc) if loc else ''}" if key else f"{_path(loc)}")
-        raise PlanError(f"The plan's {what} is {len(text):,} characters long; at most {bound:,} are allowed "
+        what = (f"A field name{' in ' + _path(loc) if loc else ''}" if key else f"The plan's {_path(loc)}")
+        raise PlanError(f"{what} is {len(text):,} characters long; at most {bound:,} are allowed "
                         f"(limits.max_chars.{kind})", code="field_too_long")
 
 
