@@ -16,10 +16,8 @@ The CPR digits of a valid plan never appear in a message, a ``repr`` or a traceb
 from __future__ import annotations
 
 import calendar
-import codecs
 import json
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +30,11 @@ from pydantic import field_validator, model_validator
 from genop.config import Limits
 from genop.cpr import MONTH_NAMES, has_cpr_shape, parse_cpr, redact_cpr
 from genop.errors import InvalidCPR, PlanError
+from genop.plan_text import (JSON_KINDS, MAX_DEPTH, check_lengths, check_text, decoded_head, is_plan_file,
+                             json_scalar_kind, load_json, other_unicode_encoding, plan_file_problem, printable)
+
+__all__ = ["ANNEX4_FIELDS", "LEVELS", "Plan", "check_plan_limits", "is_plan_file", "parse_plan",
+           "parse_plan_json", "parse_plan_xml", "plan_file_problem"]
 
 Level = Literal["basal", "avanceret", "specialiseret", "rehabilitering_specialiseret", "selvtraening"]
 LEVELS: tuple[str, ...] = get_args(Level)
@@ -40,20 +43,6 @@ XML_NAMESPACE = "urn:genop:medcom-style:genoptraeningsplan:1"
 XML_ROOT = "Genoptraeningsplan"
 
 _BOM = b"\xef\xbb\xbf"
-# Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
-_OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32 (little-endian)", "utf-32"),
-               (codecs.BOM_UTF32_BE, "UTF-32 (big-endian)", "utf-32"),
-               (codecs.BOM_UTF16_LE, "UTF-16 (little-endian)", "utf-16"),
-               (codecs.BOM_UTF16_BE, "UTF-16 (big-endian)", "utf-16"))
-PLAN_SUFFIXES = (".json", ".xml")
-MAX_DEPTH = 32
-"""Objects and lists nested deeper than this are refused (``too_deeply_nested``): a plan is
-four levels deep; the bound keeps a hostile file from exhausting the parser's stack."""
-MAX_NUMBER_DIGITS = 30
-"""A JSON number with more digits than this is refused (``invalid_number``); no plan field is a
-number, and Python refuses integers of over 4,300 digits with an exception of its own."""
-_JSON_KINDS = {int: "a number", float: "a number", bool: "true or false", str: "a text string",
-               type(None): "null"}
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _SKS_CODE = re.compile(r"[A-Z0-9]+")
 _DATETIME_EXAMPLE = "(write e.g. 2026-11-02T14:10:00+01:00)"
@@ -219,16 +208,42 @@ class Plan(_Part):
 
 _PLAN_KEYS = frozenset(Plan.model_fields)
 
+_SINGLE_LINE = frozenset({
+    ("plan_id",), ("issued_at",), ("discharge_date",), ("level",), ("diagnosis_group",), ("start_by",),
+    ("hospital", "name"), ("hospital", "department"),
+    ("citizen", "cpr"), ("citizen", "name"), ("citizen", "municipality_code"),
+    ("citizen", "address", "street"), ("citizen", "address", "postcode"), ("citizen", "address", "city"),
+    ("diagnoses", "*", "system"), ("diagnoses", "*", "code"),
+})
+"""Fields of one line: no tab or line break inside (a name or an identifier)."""
+
+_LENGTH_KINDS: dict[tuple[str, ...], str] = {
+    ("plan_id",): "plan_id",
+    **{loc: "short_text" for loc in _SINGLE_LINE if loc != ("plan_id",)},
+    **{(name,): "description" for name in ANNEX4_FIELDS},
+    ("diagnoses", "*", "text"): "description",
+}
+"""Which bound of ``limits.max_chars`` applies to a field; any other text is ``other_text``."""
+
+
+def check_plan_limits(plan: Plan, limits: Limits) -> None:
+    """Every text within its bound (``limits.max_chars``; PLAN_FORMAT.md states none, so the
+    bounds are genop's choice, in config): a 100,000-character ``plan_id`` is refused."""
+    check_lengths(plan.to_document(), (), limits, _LENGTH_KINDS)
+
+
+
+
 
 # --- entry points ------------------------------------------------------------------
 
 def parse_plan(content: bytes, filename: str | None = None) -> Plan:
     """A plan file in either encoding, told apart by its first non-blank character."""
-    the_file = f"The file '{_printable(redact_cpr(filename))}'" if filename else "The file"
-    encoding = _other_unicode_encoding(content)
+    the_file = f"The file '{printable(redact_cpr(filename))}'" if filename else "The file"
+    encoding = other_unicode_encoding(content)
     if encoding is not None:
         name, codec = encoding
-        if _decoded_head(content, codec) == "<":
+        if decoded_head(content, codec) == "<":
             if "byte-order mark" in name:
                 return parse_plan_xml(content)  # XML declares its own encoding (docs/PLAN_XML.md)
             raise PlanError(f"{the_file} is XML written in {name} without a byte-order mark; save it as UTF-8 "
@@ -245,7 +260,7 @@ def parse_plan(content: bytes, filename: str | None = None) -> Plan:
     if body.startswith(b"["):
         raise PlanError(f"{the_file} is not a plan: it starts with '[' (a list); "
                         "a JSON plan is one object '{…}'", code="not_a_plan")
-    kind = _json_scalar_kind(body)
+    kind = json_scalar_kind(body)
     if kind is not None:
         raise PlanError(f"{the_file} is not a plan: it is a JSON document holding {kind}, "
                         "not an object '{…}'", code="not_a_plan")
@@ -254,7 +269,7 @@ def parse_plan(content: bytes, filename: str | None = None) -> Plan:
 
 
 def parse_plan_json(content: bytes) -> Plan:
-    if _other_unicode_encoding(content) is not None:
+    if other_unicode_encoding(content) is not None:
         return parse_plan(content)
     try:
         text = content.removeprefix(_BOM).decode("utf-8")
@@ -265,7 +280,7 @@ def parse_plan_json(content: bytes) -> Plan:
     if not text.strip():
         raise PlanError("The plan file is empty", code="empty_file")
     try:
-        data = _load_json(text)
+        data = load_json(text)
     except json.JSONDecodeError as exc:
         raise PlanError(f"The plan is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
                         code="malformed_json") from None
@@ -273,9 +288,9 @@ def parse_plan_json(content: bytes) -> Plan:
         raise PlanError(f"The plan is nested too deeply (more than {MAX_DEPTH} levels of objects and lists)",
                         code="too_deeply_nested") from None
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else _JSON_KINDS.get(type(data), "a single value")
+        kind = "a list" if isinstance(data, list) else JSON_KINDS.get(type(data), "a single value")
         raise PlanError(f"The JSON document is not a plan: it is {kind}, not an object", code="not_a_plan")
-    _check_text(data, ())
+    check_text(data, (), _SINGLE_LINE)
     if not _PLAN_KEYS & data.keys():
         raise PlanError("The JSON object is not a plan: it has none of the plan's fields "
                         "(plan_id, discharge_date, citizen, level, diagnoses, …)", code="not_a_plan")
@@ -305,217 +320,8 @@ def parse_plan_xml(content: bytes) -> Plan:
                         f'<{XML_ROOT} xmlns="{XML_NAMESPACE}">', code="not_a_plan")
     reader = _XmlReader(name.namespace)
     data = reader.group(root, _PLAN_XML, ())
-    _check_text(data, ())
+    check_text(data, (), _SINGLE_LINE)
     return _validate(data, reader.where)
-
-
-# --- bytes, encodings and JSON values -----------------------------------------------
-
-def _other_unicode_encoding(content: bytes) -> tuple[str, str] | None:
-    """(name, codec) when the file is UTF-16 or UTF-32: by its byte-order mark or, without
-    one, by the zero bytes its first two ASCII characters leave (RFC 4627 §3)."""
-    for bom, name, codec in _OTHER_BOMS:
-        if content.startswith(bom):
-            return f"{name} with a byte-order mark", codec
-    zeros = tuple(byte == 0 for byte in content[:4])
-    return _BOMLESS.get(zeros) if len(zeros) == 4 else None
-
-
-_BOMLESS = {(True, True, True, False): ("UTF-32 (big-endian)", "utf-32-be"),
-            (False, True, True, True): ("UTF-32 (little-endian)", "utf-32-le"),
-            (True, False, True, False): ("UTF-16 (big-endian)", "utf-16-be"),
-            (False, True, False, True): ("UTF-16 (little-endian)", "utf-16-le")}
-
-
-def _decoded_head(content: bytes, codec: str) -> str:
-    """The first non-blank character of a UTF-16/32 file ("" when there is none)."""
-    text = codecs.decode(content[:256], codec, errors="ignore").lstrip("\ufeff \t\r\n")
-    return text[:1]
-
-
-def _json_scalar_kind(body: bytes) -> str | None:
-    """"a number", "null", … when ``body`` is a JSON document holding a single value."""
-    try:
-        value = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError):
-        return None
-    return _JSON_KINDS.get(type(value))
-
-
-def _load_json(text: str) -> Any:
-    return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant,
-                      parse_float=_bounded_float, parse_int=_bounded_int)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object with a key given twice is refused: JSON parsers disagree on which one wins."""
-    data: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in data:
-            raise PlanError(f"The plan has the field '{_printable(redact_cpr(key))}' twice in one object; "
-                            "each field may appear only once", code="duplicate_key")
-        data[key] = value
-    return data
-
-
-def _no_constant(name: str) -> Any:
-    raise PlanError(f"The plan holds the number {name}, which JSON does not allow", code="invalid_number")
-
-
-def _check_digits(text: str) -> None:
-    digits = sum(character.isdigit() for character in text)
-    if digits > MAX_NUMBER_DIGITS:
-        raise PlanError(f"The plan holds a number of {digits:,} digits; genop accepts numbers of at most "
-                        f"{MAX_NUMBER_DIGITS} digits (no plan field is a number)", code="invalid_number")
-
-
-def _bounded_int(text: str) -> int:
-    _check_digits(text)
-    return int(text)
-
-
-def _bounded_float(text: str) -> float:
-    _check_digits(text)
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise PlanError(f"The plan holds a number too large to represent ({text[:20]})", code="invalid_number")
-    return value
-
-
-# --- characters and lengths ----------------------------------------------------------
-
-_SINGLE_LINE = frozenset({
-    ("plan_id",), ("issued_at",), ("discharge_date",), ("level",), ("diagnosis_group",), ("start_by",),
-    ("hospital", "name"), ("hospital", "department"),
-    ("citizen", "cpr"), ("citizen", "name"), ("citizen", "municipality_code"),
-    ("citizen", "address", "street"), ("citizen", "address", "postcode"), ("citizen", "address", "city"),
-    ("diagnoses", "*", "system"), ("diagnoses", "*", "code"),
-})
-"""Fields of one line: no tab or line break inside (a name or an identifier)."""
-
-_LENGTH_KINDS: dict[tuple[str, ...], str] = {
-    ("plan_id",): "plan_id",
-    **{loc: "short_text" for loc in _SINGLE_LINE if loc != ("plan_id",)},
-    **{(name,): "description" for name in ANNEX4_FIELDS},
-    ("diagnoses", "*", "text"): "description",
-}
-"""Which bound of ``limits.max_chars`` applies to a field; any other text is ``other_text``."""
-
-_CONTROL_NAMES = {0x00: "NUL", 0x09: "a tab", 0x0A: "a line feed", 0x0D: "a carriage return", 0x1B: "escape",
-                  0x7F: "delete"}
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_LINE_BREAKS = frozenset("\t\n\r\u2028\u2029\x0b\x0c\x85")
-
-
-def _pattern(loc: tuple[str | int, ...]) -> tuple[str, ...]:
-    return tuple("*" if isinstance(part, int) else part for part in loc)
-
-
-def _path(loc: tuple[str | int, ...]) -> str:
-    return ".".join(_printable(redact_cpr(str(part))) for part in loc)
-
-
-def _check_text(value: Any, loc: tuple[str | int, ...]) -> None:
-    """Every key and text of the document is storable Unicode without control characters.
-
-    A lone surrogate (JSON ``"\\ud800"``) cannot be written as UTF-8 at all (``invalid_text``);
-    NUL cannot be stored by PostgreSQL, and control or bidi-override characters in a name
-    hide what a caseworker reads (``invalid_characters``). Tabs and line breaks are fine in
-    the descriptions, not in names and identifiers.
-    """
-    if len(loc) > MAX_DEPTH:
-        raise PlanError(f"The plan is nested too deeply (more than {MAX_DEPTH} levels of objects and lists)",
-                        code="too_deeply_nested")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_string(key, what="A field name" + (f" in {_path(loc)}" if loc else ""), single_line=True)
-            _check_text(item, (*loc, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_text(item, (*loc, index))
-    elif isinstance(value, str):
-        _check_string(value, what=f"The plan's {_path(loc)}", single_line=_pattern(loc) in _SINGLE_LINE)
-
-
-def _check_string(text: str, *, what: str, single_line: bool) -> None:
-    stripped = text.strip() if single_line else text
-    for position, character in enumerate(stripped, start=1):
-        point = ord(character)
-        if 0xD800 <= point <= 0xDFFF:
-            raise PlanError(f"{what} holds text that is "
-                            f"not valid Unicode (an unpaired surrogate U+{point:04X} at character {position}, "
-                            "e.g. from a JSON escape); it cannot be stored: ask the sender for a corrected file",
-                            code="invalid_text")
-        allowed_break = character in _LINE_BREAKS and not single_line and character not in "\x0b\x0c\x85"
-        if ((unicodedata.category(character) == "Cc" and not allowed_break)
-                or character in _BIDI_CONTROLS or (single_line and character in _LINE_BREAKS)):
-            name = _CONTROL_NAMES.get(point) or unicodedata.name(character, "a control character").lower()
-            raise PlanError(f"{what} holds the character "
-                            f"U+{point:04X} ({name}) at character {position}; "
-                            + ("a name or identifier must be one line of printable text" if single_line else
-                               "only printable text, tabs and line breaks are allowed"),
-                            code="invalid_characters")
-
-
-def check_plan_limits(plan: Plan, limits: Limits) -> None:
-    """Every text within its bound (``limits.max_chars``; PLAN_FORMAT.md states none, so the
-    bounds are genop's choice, in config): a 100,000-character ``plan_id`` is refused."""
-    _check_lengths(plan.to_document(), (), limits)
-
-
-def _check_lengths(value: Any, loc: tuple[str | int, ...], limits: Limits) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_length(key, loc, limits, key=True)
-            _check_lengths(item, (*loc, key), limits)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_lengths(item, (*loc, index), limits)
-    elif isinstance(value, str):
-        _check_length(value, loc, limits)
-
-
-def _check_length(text: str, loc: tuple[str | int, ...], limits: Limits, *, key: bool = False) -> None:
-    kind = "other_text" if key else _LENGTH_KINDS.get(_pattern(loc), "other_text")
-    bound = getattr(limits.max_chars, kind)
-    if len(text) > bound:
-        what = (f"A field name{' in ' + _path(loc) if loc else ''}" if key else f"The plan's {_path(loc)}")
-        raise PlanError(f"{what} is {len(text):,} characters long; at most {bound:,} are allowed "
-                        f"(limits.max_chars.{kind})", code="field_too_long")
-
-
-def _printable(text: str) -> str:
-    """``text`` safe to put in a message: unprintable characters escaped, at most 60 characters."""
-    shown = "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else f"\\u{ord(c):04x}" for c in text)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
-
-
-# --- plan files named by an operator (`genop plan submit`) --------------------------
-
-def plan_file_problem(name: str, head: bytes) -> str | None:
-    """Why a file is not a plan file, judged by its name and first bytes; ``None`` if it is one.
-
-    A plan file is named ``*.json`` or ``*.xml`` and starts, after a byte-order mark and
-    blanks, like a JSON object or an XML element. ``genop plan submit`` copies nothing
-    else into genop (``../../etc/passwd`` is refused, not quarantined).
-    """
-    if not name.lower().endswith(PLAN_SUFFIXES):
-        return "is not a .json or .xml file"
-    encoding = _other_unicode_encoding(head)
-    if encoding is not None:
-        first = _decoded_head(head, encoding[1])
-    else:
-        first = head.removeprefix(_BOM).lstrip()[:1].decode("ascii", errors="replace")
-    if not first:
-        return "is empty"
-    if first not in "{<":
-        return "does not start like a plan (a JSON object '{' or an XML element '<')"
-    return None
-
-
-def is_plan_file(name: str, head: bytes) -> bool:
-    return plan_file_problem(name, head) is None
-
 
 
 # --- the XML encoding (docs/PLAN_XML.md) -------------------------------------------
@@ -689,6 +495,6 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return "(a list)"
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = _printable(redact_cpr(text))
+    text = printable(redact_cpr(text))
     return f"'{text}'" if isinstance(value, str) else text
 
