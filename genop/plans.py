@@ -238,18 +238,21 @@ def check_plan_limits(plan: Plan, limits: Limits) -> None:
 # --- entry points ------------------------------------------------------------------
 
 def parse_plan(content: bytes, filename: str | None = None) -> Plan:
-    """A plan file in either encoding, told apart by its first non-blank character."""
+    """A plan file in either encoding, told apart by its first non-blank character.
+
+    Plans are UTF-8 (a JSON plan must be, RFC 8259). UTF-16 and UTF-32 are recognised, by
+    byte-order mark or by their zero bytes, and refused naming the encoding — also for XML,
+    whose parser could read them: intake records a document's kind by its first byte, and
+    one rule for both encodings is what a hospital can follow.
+    """
     the_file = f"The file '{printable(redact_cpr(filename))}'" if filename else "The file"
     encoding = other_unicode_encoding(content)
     if encoding is not None:
         name, codec = encoding
-        if decoded_head(content, codec) == "<":
-            if "byte-order mark" in name:
-                return parse_plan_xml(content)  # XML declares its own encoding (docs/PLAN_XML.md)
-            raise PlanError(f"{the_file} is XML written in {name} without a byte-order mark; save it as UTF-8 "
-                            "(or with a byte-order mark)", code="unsupported_encoding")
-        raise PlanError(f"{the_file} is written in {name}; a JSON plan must be UTF-8 (RFC 8259): "
-                        "ask the sender to save it as UTF-8", code="unsupported_encoding")
+        kind = "an XML plan" if decoded_head(content, codec) == "<" else "a JSON plan"
+        raise PlanError(f"{the_file} is written in {name}; genop reads plans in UTF-8 only, so {kind} in "
+                        f"{name.split(' ')[0]} is refused: ask the sender to save it as UTF-8",
+                        code="unsupported_encoding")
     body = content.removeprefix(_BOM).lstrip()
     if not body:
         raise PlanError(f"{the_file} is empty", code="empty_file")

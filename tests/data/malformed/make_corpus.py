@@ -433,7 +433,11 @@ case("discharge-in-future.xml", "discharge_in_future", "in the future", "<Discha
      xml("<DischargeDate>2026-11-02", "<DischargeDate>2027-01-04").replace(b"<StartByDate>2026-11-09</StartByDate>", b""))
 case("group-unknown.xml", "unknown_diagnosis_group", "broken_heart", "<DiagnosisGroup>broken_heart",
      xml("<DiagnosisGroup>hip_fracture", "<DiagnosisGroup>broken_heart"))
-case("utf16-nobom.xml", "unsupported_encoding", "without a byte-order mark", "UTF-16 without BOM and without a declaration",
+case("utf32-bom.xml", "unsupported_encoding", "an XML plan in UTF-32", "XML in UTF-32 with BOM (declared)",
+     XML.replace('encoding="UTF-8"', 'encoding="UTF-32"').encode("utf-32"))
+case("utf16-bom.xml", "unsupported_encoding", "an XML plan in UTF-16", "XML in UTF-16 with BOM (declared)",
+     XML.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"))
+case("utf16-nobom.xml", "unsupported_encoding", "UTF-16 (little-endian)", "UTF-16 without BOM and without a declaration",
      XML.replace('<?xml version="1.0" encoding="UTF-8"?>\n', "").encode("utf-16-le"))
 
 
