@@ -302,6 +302,7 @@ def create_demo_pki(
     readme = folder / "README.txt"
     if overwrite or not readme.exists():
         readme.write_text(DEMO_README.format(ca=DEMO_CA_NAME), encoding="utf-8")
+        os.chmod(readme, 0o644)  # public, like the certificates it describes
         written.append(readme)
     return written
 
