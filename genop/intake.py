@@ -197,28 +197,30 @@ class Intake:
         now = now_utc()
         target = quarantine_target(item.path, self.folders)
         try:
-            row_id = self._quarantine_row(item, target, now, item.error.code, item.error.message)
+            row_id, code = self._quarantine_row(item, target, now, item.error.code, item.error.message)
         except _UNREACHABLE_STORE:
             raise
         except Exception as exc:  # noqa: BLE001 - the reason itself could not be kept: keep a plain one
             fallback = self._unexpected(item.path, item.source_name, "quarantining it", exc)
-            row_id = self._quarantine_row(fallback, target, now, "intake_error", fallback.error.message)
+            row_id, code = self._quarantine_row(fallback, target, now, "intake_error", fallback.error.message)
         item.path.unlink(missing_ok=True)
-        return IntakeOutcome(item.path.name, "quarantined", quarantine_id=row_id, reason_code=item.error.code)
+        return IntakeOutcome(item.path.name, "quarantined", quarantine_id=row_id, reason_code=code)
 
-    def _quarantine_row(self, item: _Rejected, target: Path, now: datetime, code: str, reason: str) -> int:
+    def _quarantine_row(self, item: _Rejected, target: Path, now: datetime, code: str, reason: str,
+                        ) -> tuple[int, str]:
+        """The file's quarantine row (id, code): the one an earlier attempt left, or a new one."""
         source_name, reason = _safe_text(item.source_name, 255), _safe_text(reason)
         with self.store.session() as session:
-            existing = session.scalar(select(QuarantinedFile.id).where(
-                QuarantinedFile.stored_path == str(target)))
+            existing = session.execute(select(QuarantinedFile.id, QuarantinedFile.reason_code).where(
+                QuarantinedFile.stored_path == str(target))).first()
             if existing is not None:
-                return existing
+                return existing.id, existing.reason_code
             quarantine_file(item.path, self.folders, source_name=source_name, code=code, reason=reason, at=now)
             row = QuarantinedFile(source_name=source_name, stored_path=str(target), sha256=item.sha256,
                                   size=item.size, reason_code=code, reason=reason, received_at=now)
             session.add(row)
             session.flush()
-            return row.id
+            return row.id, code
 
     def _record(self, received: list[_Received], as_of: date) -> tuple[list[IntakeOutcome], list[_Rejected]]:
         """The chunk in one transaction; if that fails, file by file, so one bad file is found
