@@ -13,8 +13,10 @@ from prefect import flow
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
-from genop.cpr import redact_cpr
+from genop.errors import GenopError
+from genop.inbox import MAX_BATCH_ATTEMPTS, is_plan_candidate
 from genop.intake import CHUNK_SIZE, IntakeOutcome, summarise
+from genop.runtime import current_runtime
 from tasks.consent import start_consent_waits
 from tasks.intake import (
     claim_inbox_batches,
@@ -27,14 +29,15 @@ from tasks.intake import (
 
 
 def _intake_run_name() -> str:
-    """Named by the plan file (CPR-like digit runs masked), or the folder's file count."""
+    """Named by the staging batch and its file count, never by a file's name (a hospital's
+    file name can hold a citizen's name or CPR number)."""
     path = Path(flow_run.parameters.get("path", ""))
     if path.is_dir():
-        files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
-        if len(files) == 1:
-            return redact_cpr(f"intake-{files[0].name}")
-        return f"intake-{len(files)}-files"
-    return redact_cpr(f"intake-{path.name}")
+        count = sum(1 for p in path.iterdir() if is_plan_candidate(p))
+        plural = "file" if count == 1 else "files"
+        staged = path.resolve().parent == current_runtime().settings.staging_dir.resolve()
+        return f"intake-{path.name}-{count}-{plural}" if staged else f"intake-{count}-{plural}"
+    return "intake-1-file"
 
 
 def _take_in_batch(batch: str, as_of: date | None) -> list[IntakeOutcome]:
@@ -72,6 +75,15 @@ def plan_intake(path: str, as_of: date | None = None) -> dict[str, object]:
 def inbox_poll(as_of: date | None = None, limit: int | None = None) -> dict[str, object]:
     """Scheduled: take in every new file in the inbox (and any batch a crash left behind)."""
     outcomes: list[IntakeOutcome] = []
+    failed: list[str] = []
     for batch in claim_inbox_batches(limit):
-        outcomes.extend(_take_in_batch(batch, as_of))
-    return _report(outcomes)
+        try:
+            outcomes.extend(_take_in_batch(batch, as_of))
+        except Exception:  # noqa: BLE001 - this batch is tried again later; the others go on
+            failed.append(Path(batch).name)
+    report = _report(outcomes)
+    if failed:
+        raise GenopError(f"batch(es) {', '.join(failed)} could not be taken in and will be tried again "
+                         f"(at most {MAX_BATCH_ATTEMPTS} times); the other files were taken in",
+                         code="intake_batch_failed")
+    return report

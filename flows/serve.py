@@ -14,6 +14,7 @@ import yaml
 from prefect import Flow, serve
 from prefect.schedules import Cron, Interval, Schedule
 
+from genop.files import use_private_umask
 from genop.settings import PROJECT_ROOT
 
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
@@ -53,6 +54,7 @@ def build_deployments(path: Path = PREFECT_YAML) -> list[Any]:
 
 
 def main() -> None:
+    use_private_umask()
     # pause_on_shutdown=False: stopping `make run` must not leave schedules paused for the next start
     serve(*build_deployments(), print_starting_message=False, pause_on_shutdown=False)
 

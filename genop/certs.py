@@ -33,6 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from genop.clock import local
 from genop.errors import CertificateError
+from genop.files import private_dir
 
 Role = Literal["sign", "encrypt"]
 _E = TypeVar("_E", bound=x509.ExtensionType)
@@ -277,7 +278,8 @@ def create_demo_pki(
     """
     now = now or datetime.now(UTC)
     not_before = now - timedelta(hours=1)  # tolerate a little clock skew at the receiver
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.exists():
+        private_dir(folder)
     written: list[Path] = []
 
     ca_pair = _existing_pair(folder, "ca", overwrite=overwrite)
@@ -300,6 +302,7 @@ def create_demo_pki(
     readme = folder / "README.txt"
     if overwrite or not readme.exists():
         readme.write_text(DEMO_README.format(ca=DEMO_CA_NAME), encoding="utf-8")
+        os.chmod(readme, 0o644)  # public, like the certificates it describes
         written.append(readme)
     return written
 
@@ -343,6 +346,7 @@ def _write_pair(folder: Path, stem: str, cert: x509.Certificate, key: PrivateKey
     _write_private(key_path, key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    os.chmod(cert_path, 0o644)  # a certificate is public (it is sent to the other party); its key is not
     return [cert_path, key_path]
 
 

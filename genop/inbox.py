@@ -4,13 +4,20 @@ A file is never deleted before it is kept somewhere else: intake works on a *sta
 batch* (a folder under ``$GENOP_HOME/staging``). Files get there by being claimed from
 the inbox (an atomic rename, so two pollers never take the same file) or copied from a
 path an operator names. After intake each file is moved to ``processed/<date>/<batch>/``
-(its bytes are in the case store too) or to ``quarantine/`` with a ``.reason`` file.
-A batch left behind by a crash is picked up again; intake is idempotent.
+(its bytes are in the case store too) or to ``quarantine/<batch>/`` with a ``.reason``
+file. A batch left behind by a crash is picked up again; intake is idempotent.
+
+A hospital's file name can carry a name or a CPR number, so it never leaves genop's own
+files and store: in a batch each file has a neutral name, its sequence number
+(``0001.json``), and the batch keeps the original names in a private manifest. Batch
+ids, sequence numbers and case numbers are what Prefect sees.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -21,8 +28,15 @@ from pathlib import Path
 
 from genop.clock import local, now_utc
 from genop.errors import GenopError
+from genop.files import make_private, private_dir, write_atomically
 
 IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
+MANIFEST = ".names.json"
+ATTEMPTS = ".attempts"
+MAX_BATCH_ATTEMPTS = 3
+"""Times a batch is taken up before its remaining files are quarantined (``intake_gave_up``)."""
+NAME_LIMIT = 255
+_NEUTRAL = re.compile(r"^\d{4,}(\.json|\.xml)?$")
 
 
 @dataclass(frozen=True)
@@ -33,8 +47,10 @@ class Folders:
     quarantine: Path
 
     def ensure(self) -> None:
-        for folder in (self.inbox, self.staging, self.processed, self.quarantine):
-            folder.mkdir(parents=True, exist_ok=True)
+        if not self.inbox.exists():  # a configured drop folder (GENOP_INBOX) keeps its own mode
+            private_dir(self.inbox)
+        for folder in (self.staging, self.processed, self.quarantine):
+            private_dir(folder)
 
 
 def is_plan_candidate(path: Path) -> bool:
@@ -42,14 +58,57 @@ def is_plan_candidate(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and not path.name.endswith(IGNORED_SUFFIXES)
 
 
+def display_name(name: str, limit: int = NAME_LIMIT) -> str:
+    """A file name as text that can be stored and printed: bytes that are not UTF-8 (which
+    Python hands over as lone surrogates) are shown as ``\\xNN``; at most ``limit`` characters."""
+    try:
+        text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    except UnicodeError:
+        text = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")[:limit]
+
+
 def new_batch(folders: Folders) -> Path:
     stamp = local(now_utc()).strftime("%Y%m%dT%H%M%S")
     batch = folders.staging / f"{stamp}-{uuid.uuid4().hex[:8]}"
-    batch.mkdir(parents=True)
+    private_dir(folders.staging)
+    batch.mkdir(mode=0o700)
     return batch
 
 
+def _neutral_name(sequence: int, original: str) -> str:
+    suffix = Path(original).suffix.lower()
+    return f"{sequence:04d}" + (suffix if suffix in (".json", ".xml") else "")
+
+
+def original_names(batch: Path) -> dict[str, str]:
+    """Neutral name → the name the file came with (genop's private record, never Prefect's)."""
+    try:
+        return json.loads((batch / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _plan_names(batch: Path, originals: Iterable[str]) -> list[tuple[str, str]]:
+    """Reserve neutral names for ``originals`` in the manifest *before* any file is moved,
+    so a crash in between leaves no file whose original name is unknown."""
+    names = original_names(batch)
+    used = [int(Path(n).stem) for n in names if Path(n).stem.isdigit()]
+    used += [int(p.stem) for p in batch.iterdir() if p.stem.isdigit()]
+    start = max(used, default=0) + 1
+    planned = [(_neutral_name(start + i, original), original) for i, original in enumerate(originals)]
+    if planned:
+        names.update({neutral: display_name(original) for neutral, original in planned})
+        write_atomically(batch / MANIFEST, json.dumps(names, ensure_ascii=True, indent=0).encode("ascii"))
+    return planned
+
+
 def batch_files(batch: Path) -> list[Path]:
+    """The batch's plan files in order. A file put there under another name (a batch staged
+    by an older genop, or by hand) is given its neutral name first."""
+    strays = sorted(p.name for p in batch.iterdir() if is_plan_candidate(p) and not _NEUTRAL.match(p.name))
+    for neutral, original in _plan_names(batch, strays):
+        os.rename(batch / original, batch / neutral)
     return sorted(p for p in batch.iterdir() if is_plan_candidate(p))
 
 
@@ -69,8 +128,9 @@ def stage_copy(source: Path, folders: Folders, *, accept: Callable[[Path], bool]
     files = [path for path in files if accept is None or accept(path)]
     batch = new_batch(folders)
     try:
-        for path in files:
-            shutil.copy2(path, _free_name(batch, path.name))
+        for (neutral, _), path in zip(_plan_names(batch, [p.name for p in files]), files, strict=True):
+            shutil.copyfile(path, batch / neutral)
+            make_private(batch / neutral)
     except OSError as exc:
         raise GenopError(f"cannot read {exc.filename}: {exc.strerror}", code="unreadable") from exc
     return batch
@@ -84,11 +144,12 @@ def claim_inbox(folders: Folders, *, limit: int | None = None) -> Path | None:
     if not candidates:
         return None
     batch = new_batch(folders)
-    for path in candidates:
+    for neutral, original in _plan_names(batch, [p.name for p in candidates]):
         try:
-            os.rename(path, _free_name(batch, path.name))
+            os.rename(folders.inbox / original, batch / neutral)
         except FileNotFoundError:
             continue
+        make_private(batch / neutral)
     return batch
 
 
@@ -101,30 +162,58 @@ def stale_batches(folders: Folders, *, older_than_seconds: float = 600) -> list[
     )
 
 
+def count_attempt(batch: Path) -> int:
+    """Note that a run takes the batch up; returns how many times it has been."""
+    attempt = batch_attempts(batch) + 1
+    write_atomically(batch / ATTEMPTS, str(attempt).encode("ascii"))
+    return attempt
+
+
+def batch_attempts(batch: Path) -> int:
+    try:
+        return int((batch / ATTEMPTS).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return 0
+
+
 def archive_processed(paths: Iterable[Path], folders: Folders, as_of: date) -> None:
     for path in paths:
         if not path.exists():
             continue
-        target_dir = folders.processed / as_of.isoformat() / path.parent.name
-        target_dir.mkdir(parents=True, exist_ok=True)
+        target_dir = private_dir(folders.processed / as_of.isoformat() / path.parent.name)
         os.replace(path, _free_name(target_dir, path.name))
 
 
-def quarantine_file(path: Path, folders: Folders, code: str, reason: str, at: datetime) -> Path:
-    """Copy a file into quarantine with a ``.reason`` beside it; returns where it is kept."""
-    folders.quarantine.mkdir(parents=True, exist_ok=True)
-    stamp = local(at).strftime("%Y%m%dT%H%M%S")
-    target = _free_name(folders.quarantine, f"{stamp}-{path.name}")
-    shutil.copy2(path, target)
-    target.with_name(target.name + ".reason").write_text(
-        f"file: {path.name}\nquarantined: {local(at).isoformat(timespec='seconds')}\n"
-        f"code: {code}\nreason: {reason}\n",
-        encoding="utf-8",
-    )
+def quarantine_target(path: Path, folders: Folders) -> Path:
+    """Where a staged file is kept in quarantine: the same place however often it is tried."""
+    return folders.quarantine / path.parent.name / path.name
+
+
+def quarantine_file(path: Path, folders: Folders, *, source_name: str, code: str, reason: str,
+                    at: datetime) -> Path:
+    """Copy a staged file into quarantine with a ``.reason`` beside it; returns where it is kept.
+
+    Idempotent: a second attempt for the same staged file overwrites the same two files.
+    """
+    target = quarantine_target(path, folders)
+    private_dir(target.parent)
+    if not target.exists() or target.stat().st_size != path.stat().st_size:
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
+        shutil.copyfile(path, temporary)
+        make_private(temporary)
+        os.replace(temporary, target)
+    text = (f"file: {display_name(source_name)}\nbatch: {path.parent.name}\nstaged as: {path.name}\n"
+            f"quarantined: {local(at).isoformat(timespec='seconds')}\ncode: {code}\nreason: {reason}\n")
+    write_atomically(target.with_name(target.name + ".reason"), text.encode("utf-8", "backslashreplace"))
     return target
 
 
-def remove_empty_batch(batch: Path) -> None:
+def close_batch(batch: Path) -> None:
+    """Remove a batch whose every file was archived or quarantined (the store keeps the names)."""
+    if any(is_plan_candidate(p) for p in batch.iterdir()):
+        return
+    for bookkeeping in (MANIFEST, ATTEMPTS):
+        (batch / bookkeeping).unlink(missing_ok=True)
     try:
         batch.rmdir()
     except OSError:

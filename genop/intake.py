@@ -5,6 +5,13 @@ as exactly one of: a new case, a new revision of a case, an unchanged re-send of
 (recorded), or a quarantined file with its reason. The store is written in bulk, one
 transaction per chunk, so a folder of thousands of plans costs a handful of statements
 rather than a flow run each.
+
+Every file is decided on its own: whatever goes wrong with one file — reading, parsing,
+checking, recording, even quarantining — quarantines that file (``intake_error``, the
+details in genop's private error log) and the rest of the batch is recorded. When a
+chunk's transaction fails, its files are recorded one by one to find the culprit. Only
+a store that cannot be reached at all stops a batch; it is retried, and a batch taken up
+``MAX_BATCH_ATTEMPTS`` times has its remaining files quarantined (``intake_gave_up``).
 """
 
 from __future__ import annotations
@@ -15,14 +22,25 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from genop.clock import now_utc
 from genop.config import Agreement
 from genop.deadlines import case_deadlines
+from genop.errorlog import record_private_error
 from genop.errors import PlanError
-from genop.inbox import Folders, archive_processed, quarantine_file
+from genop.inbox import (
+    MAX_BATCH_ATTEMPTS,
+    Folders,
+    archive_processed,
+    display_name,
+    is_plan_candidate,
+    original_names,
+    quarantine_file,
+    quarantine_target,
+)
 from genop.plans import Plan, parse_plan
 from genop.scope import ScopeDecision, decide_scope, geriatric_quota_has_room, validate_for_intake
 from genop.states import INTAKE_STATES, CaseState
@@ -32,13 +50,16 @@ from genop.store.repository import allocate_case_numbers, append_event, cases_by
 
 CHUNK_SIZE = 500
 _WRITE_ATTEMPTS = 3
+_UNREACHABLE_STORE = (OperationalError, InterfaceError)
+"""The store itself failing (down, locked, disconnected): no file's fault, so the batch is retried."""
 
 
 @dataclass(frozen=True)
 class IntakeOutcome:
-    """What became of one file. Carries no personal data (safe to hand to Prefect)."""
+    """What became of one file. Carries no personal data (safe to hand to Prefect): the file
+    is named by its neutral name in its staging batch (``0003.json``), never the hospital's."""
 
-    source_name: str
+    file: str
     outcome: str  # created | revised | unchanged | quarantined
     case_number: str | None = None
     state: str | None = None
@@ -58,6 +79,7 @@ class IntakeOutcome:
 @dataclass
 class _Received:
     path: Path
+    source_name: str
     content: bytes
     sha256: str
     plan: Plan
@@ -70,28 +92,31 @@ class _Received:
 @dataclass
 class _Rejected:
     path: Path
+    source_name: str
     sha256: str
     size: int
     error: PlanError
 
 
-def read_plan_file(path: Path, agreement: Agreement, as_of: date) -> _Received | _Rejected:
+def read_plan_file(path: Path, agreement: Agreement, as_of: date, source_name: str | None = None,
+                   ) -> _Received | _Rejected:
     """Read, size-check, parse and contract-check one file; never raises for bad input."""
+    name = source_name or path.name
     size = path.stat().st_size
     limit = agreement.limits.max_plan_bytes
     if size > limit:
         digest = _sha256_file(path)
-        return _Rejected(path, digest, size, PlanError(
+        return _Rejected(path, name, digest, size, PlanError(
             f"file is {size:,} bytes; a plan may be at most {limit:,} bytes (limits.max_plan_bytes)",
             code="too_large"))
     content = path.read_bytes()
     digest = hashlib.sha256(content).hexdigest()
     try:
-        plan = parse_plan(content, filename=path.name)
+        plan = parse_plan(content, filename=name)
         validate_for_intake(plan, agreement, as_of)
     except PlanError as error:
-        return _Rejected(path, digest, size, error)
-    return _Received(path, content, digest, plan)
+        return _Rejected(path, name, digest, size, error)
+    return _Received(path, name, content, digest, plan)
 
 
 def _sha256_file(path: Path) -> str:
@@ -102,52 +127,125 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _safe_text(text: str, limit: int | None = None) -> str:
+    """Text every store takes: no lone surrogates, no NUL (PostgreSQL refuses both)."""
+    safe = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return safe[:limit] if limit else safe
+
+
 class Intake:
     """The intake service: parse, decide, record. Used by the intake flows' tasks."""
 
-    def __init__(self, store: Store, agreement: Agreement, folders: Folders) -> None:
+    def __init__(self, store: Store, agreement: Agreement, folders: Folders, *,
+                 error_log: Path | None = None) -> None:
         self.store = store
         self.agreement = agreement
         self.folders = folders
+        self.error_log = error_log or folders.staging.parent / "logs" / "errors.log"
 
-    def take_in(self, paths: Sequence[Path], as_of: date) -> list[IntakeOutcome]:
-        """Take in staged files: record cases (or quarantine), then archive the files."""
+    def take_in(self, paths: Sequence[Path], as_of: date, *, give_up: bool = False) -> list[IntakeOutcome]:
+        """Take in staged files: record cases (or quarantine), then archive the files.
+
+        ``give_up``: the batch was taken up ``MAX_BATCH_ATTEMPTS`` times already; its files
+        are quarantined for a person to look at instead of being tried again.
+        """
+        paths = [path for path in paths if is_plan_candidate(path)]
         outcomes: list[IntakeOutcome] = []
         for start in range(0, len(paths), CHUNK_SIZE):
-            outcomes.extend(self._take_in_chunk(paths[start:start + CHUNK_SIZE], as_of))
+            outcomes.extend(self._take_in_chunk(paths[start:start + CHUNK_SIZE], as_of, give_up))
         return outcomes
 
-    def _take_in_chunk(self, paths: Sequence[Path], as_of: date) -> list[IntakeOutcome]:
+    def _take_in_chunk(self, paths: Sequence[Path], as_of: date, give_up: bool) -> list[IntakeOutcome]:
+        names = _SourceNames()
         received: list[_Received] = []
         rejected: list[_Rejected] = []
         for path in paths:
-            item = read_plan_file(path, self.agreement, as_of)
+            item = self._gave_up(path, names(path)) if give_up else self._read(path, names(path), as_of)
             (received if isinstance(item, _Received) else rejected).append(item)
-        outcomes = self._quarantine(rejected)
-        outcomes += self._record_with_retry(received, as_of)
-        archive_processed([item.path for item in received], self.folders, as_of)
+        outcomes = [self._quarantine(item) for item in rejected]
+        recorded, failed = self._record(received, as_of)
+        outcomes += recorded + [self._quarantine(item) for item in failed]
+        archive_processed([item.path for item in received], self.folders, as_of)  # quarantined ones are gone
         return outcomes
 
-    def _quarantine(self, rejected: list[_Rejected]) -> list[IntakeOutcome]:
-        if not rejected:
-            return []
+    def _read(self, path: Path, source_name: str, as_of: date) -> _Received | _Rejected:
+        try:
+            return read_plan_file(path, self.agreement, as_of, source_name)
+        except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch
+            return self._unexpected(path, source_name, "reading or checking it", exc)
+
+    def _unexpected(self, path: Path, source_name: str, doing: str, exc: Exception) -> _Rejected:
+        reference = record_private_error(self.error_log, f"intake of {path}", exc)
+        try:
+            content = path.read_bytes()
+        except OSError:
+            content = b""
+        return _Rejected(path, source_name, hashlib.sha256(content).hexdigest(), len(content), PlanError(
+            f"genop could not take this file in: an unexpected {type(exc).__name__} while {doing} "
+            f"(reference {reference} in genop's errors.log); the file is kept here unchanged",
+            code="intake_error"))
+
+    def _gave_up(self, path: Path, source_name: str) -> _Rejected:
+        content = path.read_bytes()
+        return _Rejected(path, source_name, hashlib.sha256(content).hexdigest(), len(content), PlanError(
+            f"the batch {path.parent.name} failed to be taken in {MAX_BATCH_ATTEMPTS} times; this file "
+            "was not taken in and is kept here so that newer files are not held up (see genop's "
+            "errors.log, then submit it again with `genop plan submit`)", code="intake_gave_up"))
+
+    def _quarantine(self, item: _Rejected) -> IntakeOutcome:
+        """Keep the file in quarantine with one row; taken up again, it finds its row."""
         now = now_utc()
-        outcomes: list[IntakeOutcome] = []
+        target = quarantine_target(item.path, self.folders)
+        try:
+            row_id, code = self._quarantine_row(item, target, now, item.error.code, item.error.message)
+        except _UNREACHABLE_STORE:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the reason itself could not be kept: keep a plain one
+            fallback = self._unexpected(item.path, item.source_name, "quarantining it", exc)
+            row_id, code = self._quarantine_row(fallback, target, now, "intake_error", fallback.error.message)
+        item.path.unlink(missing_ok=True)
+        return IntakeOutcome(item.path.name, "quarantined", quarantine_id=row_id, reason_code=code)
+
+    def _quarantine_row(self, item: _Rejected, target: Path, now: datetime, code: str, reason: str,
+                        ) -> tuple[int, str]:
+        """The file's quarantine row (id, code): the one an earlier attempt left, or a new one."""
+        source_name, reason = _safe_text(item.source_name, 255), _safe_text(reason)
         with self.store.session() as session:
-            for item in rejected:
-                stored = quarantine_file(item.path, self.folders, item.error.code, item.error.message, now)
-                row = QuarantinedFile(
-                    source_name=item.path.name, stored_path=str(stored), sha256=item.sha256,
-                    size=item.size, reason_code=item.error.code, reason=item.error.message,
-                    received_at=now,
-                )
-                session.add(row)
-                session.flush()
-                outcomes.append(IntakeOutcome(item.path.name, "quarantined", quarantine_id=row.id,
-                                              reason_code=item.error.code))
-        for item in rejected:
-            item.path.unlink(missing_ok=True)
-        return outcomes
+            existing = session.execute(select(QuarantinedFile.id, QuarantinedFile.reason_code).where(
+                QuarantinedFile.stored_path == str(target))).first()
+            if existing is not None:
+                return existing.id, existing.reason_code
+            quarantine_file(item.path, self.folders, source_name=source_name, code=code, reason=reason, at=now)
+            row = QuarantinedFile(source_name=source_name, stored_path=str(target), sha256=item.sha256,
+                                  size=item.size, reason_code=code, reason=reason, received_at=now)
+            session.add(row)
+            session.flush()
+            return row.id, code
+
+    def _record(self, received: list[_Received], as_of: date) -> tuple[list[IntakeOutcome], list[_Rejected]]:
+        """The chunk in one transaction; if that fails, file by file, so one bad file is found
+        and quarantined and the others are recorded."""
+        if not received:
+            return [], []
+        try:
+            return self._record_with_retry(received, as_of), []
+        except _UNREACHABLE_STORE:
+            raise
+        except Exception:  # noqa: BLE001 - a file's data the store refused: find which one
+            return self._record_one_by_one(received, as_of)
+
+    def _record_one_by_one(self, received: list[_Received], as_of: date,
+                           ) -> tuple[list[IntakeOutcome], list[_Rejected]]:
+        outcomes: list[IntakeOutcome] = []
+        failed: list[_Rejected] = []
+        for item in received:
+            try:
+                outcomes += self._record_with_retry([item], as_of)
+            except _UNREACHABLE_STORE:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this file, and only it, is quarantined
+                failed.append(self._unexpected(item.path, item.source_name, "recording it", exc))
+        return outcomes, failed
 
     def _record_with_retry(self, received: list[_Received], as_of: date) -> list[IntakeOutcome]:
         """Two workers taking in the same plan_id at once: the loser retries and sees a revision."""
@@ -159,6 +257,18 @@ class Intake:
                 if attempt == _WRITE_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
+
+
+class _SourceNames:
+    """The names files came with, from their batches' manifests (read once per batch)."""
+
+    def __init__(self) -> None:
+        self._manifests: dict[Path, dict[str, str]] = {}
+
+    def __call__(self, path: Path) -> str:
+        if path.parent not in self._manifests:
+            self._manifests[path.parent] = original_names(path.parent)
+        return self._manifests[path.parent].get(path.name) or display_name(path.name)
 
 
 class _Recorder:
@@ -219,7 +329,7 @@ class _Recorder:
         self._add_document(case, item, revision=1)
         hospital = plan.hospital.name if plan.hospital else "unknown hospital"
         append_event(self.session, case, "plan_received",
-                     f"plan {plan.plan_id} received from {hospital} as {item.path.name} "
+                     f"plan {plan.plan_id} received from {hospital} as {item.source_name} "
                      f"({item.encoding.upper()}), revision 1", self.now,
                      {"plan_id": plan.plan_id, "sha256": item.sha256, "revision": 1})
         self._decided(case, decision)
@@ -234,7 +344,7 @@ class _Recorder:
         known = {doc.sha256: doc.revision for doc in case.documents}
         if item.sha256 in known:
             append_event(self.session, case, "plan_received_again",
-                         f"{item.path.name} is identical to revision {known[item.sha256]}: nothing changed",
+                         f"{item.source_name} is identical to revision {known[item.sha256]}: nothing changed",
                          self.now, {"sha256": item.sha256})
             return "unchanged"
         revision = case.revision + 1
@@ -242,7 +352,7 @@ class _Recorder:
         case.updated_at = self.now
         self._add_document(case, item, revision=revision)
         append_event(self.session, case, "plan_revised",
-                     f"changed plan received as {item.path.name}: recorded as revision {revision}",
+                     f"changed plan received as {item.source_name}: recorded as revision {revision}",
                      self.now, {"sha256": item.sha256, "revision": revision})
         if case.state not in INTAKE_STATES:
             append_event(self.session, case, "revision_not_rerouted",
@@ -268,7 +378,7 @@ class _Recorder:
     def _add_document(self, case: Case, item: _Received, *, revision: int) -> None:
         self.session.add(PlanDocument(
             case=case, revision=revision, sha256=item.sha256, encoding=item.encoding,
-            source_name=item.path.name, content=item.content, parsed=item.plan.to_document(),
+            source_name=_safe_text(item.source_name, 255), content=item.content, parsed=item.plan.to_document(),
             received_at=self.now,
         ))
 

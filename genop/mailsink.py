@@ -27,7 +27,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from genop.clock import now_utc
-from genop.files import write_atomically
+from genop.files import private_dir, use_private_umask, write_atomically
 
 _SERVER_NAME = "genop-mailsink"
 
@@ -36,8 +36,7 @@ class MailSink:
     """aiosmtpd handler that stores each distinct Message-ID once."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = private_dir(Path(folder))
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -142,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)
     args = parser.parse_args(argv)
+    use_private_umask()
     run_sink(args.folder, args.host, args.port)
 
 

@@ -22,7 +22,7 @@ class Runtime:
 
     @property
     def intake(self) -> Intake:
-        return Intake(self.store, self.agreement, self.settings.folders)
+        return Intake(self.store, self.agreement, self.settings.folders, error_log=self.settings.error_log)
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from genop.errors import SettingsError
+from genop.files import private_dir
 from genop.inbox import Folders
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +85,11 @@ class Settings(BaseSettings):
         return self.home_dir / "letters"
 
     @property
+    def error_log(self) -> Path:
+        """genop's private log of unexpected errors (see ``genop.errorlog``)."""
+        return self.home_dir / "logs" / "errors.log"
+
+    @property
     def prefect_home(self) -> Path:
         return self.home_dir / "prefect"
 
@@ -97,7 +103,9 @@ class Settings(BaseSettings):
                        processed=self.processed_dir, quarantine=self.quarantine_dir)
 
     def ensure_dirs(self) -> None:
-        self.home_dir.mkdir(parents=True, exist_ok=True)
+        """GENOP_HOME and its folders, 0700 (tightened if they exist looser): they hold plans,
+        letters and the case store, all personal data."""
+        private_dir(self.home_dir)
         self.folders.ensure()
 
 

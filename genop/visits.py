@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from genop.clock import local
 from genop.config import Agreement
 from genop.errors import ConfigError, GenopError
+from genop.files import open_new_private, private_dir
 from genop.states import CaseState
 from genop.store.db import Store
 from genop.store.models import Case, Visit, VisitImport
@@ -449,15 +450,15 @@ def _write_rejects(parsed: _Parsed, rejected: list[LineResult], folder: Path, ba
             padding = parsed.delimiter * max(0, parsed.columns - len(_split(text, parsed.delimiter)))
             out.write(text + padding + parsed.delimiter)
             writer.writerow([result.reason])
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     stamp = local(batch.now).strftime("%Y%m%dT%H%M%S")
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(batch.source_name).name) or "visits"
     target = folder / f"{stamp}-{name}.rejects.csv"
-    try:
-        handle = target.open("x", encoding="utf-8", newline="")
+    try:  # rejected lines keep their CPR numbers: 0600
+        handle = open_new_private(target, newline="")
     except FileExistsError:  # the same file imported twice within a second: never overwrite
         target = folder / f"{stamp}-{name}.{batch.id}.rejects.csv"
-        handle = target.open("x", encoding="utf-8", newline="")
+        handle = open_new_private(target, newline="")
     with handle:
         handle.write(out.getvalue())
     return target

@@ -16,6 +16,7 @@ from genop.cases import case_view
 from genop.clock import parse_as_of
 from genop.consent import ConsentAnswer, ConsentDecision, ConsentMethod
 from genop.errors import CaseNotFound, GenopError
+from genop.files import use_private_umask
 from genop.states import CaseState
 from genop.inbox import is_plan_candidate, stage_copy
 from genop.plans import plan_file_problem
@@ -58,6 +59,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="One JSON doc
 @click.group(cls=GenopGroup)
 def cli() -> None:
     """genop — rehabilitation after discharge for Tårnby, Dragør and Copenhagen."""
+    use_private_umask()  # every file genop writes is 0600; `system up`'s children inherit it
 
 
 @cli.group(cls=GenopGroup)

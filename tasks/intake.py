@@ -1,8 +1,10 @@
 """Intake tasks: where plan files are touched and cases written.
 
 Each task is idempotent: taking in a batch again records "unchanged" re-sends, never a
-second case. Inputs and results carry staging paths, file names, case numbers and
-counts — never CPR numbers, names or diagnoses (they stay in genop's store).
+second case, and finds its quarantined files' rows. Inputs and results carry staging
+batch paths, neutral file names (``0001.json``), case numbers, quarantine ids and
+counts — never a hospital's file name, CPR numbers, names or diagnoses (they stay in
+genop's store and files).
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from genop.clock import parse_as_of
-from genop.inbox import batch_files, claim_inbox, remove_empty_batch, stage_copy, stale_batches
+from genop.errors import GenopError
+from genop.inbox import (
+    MAX_BATCH_ATTEMPTS,
+    batch_attempts,
+    batch_files,
+    claim_inbox,
+    close_batch as close_staged_batch,
+    count_attempt,
+    stage_copy,
+    stale_batches,
+)
 from genop.intake import IntakeOutcome, summarise
 from genop.runtime import current_runtime
 from tasks.privacy import private_errors
@@ -29,22 +41,28 @@ def stage_plans(path: str) -> str:
     source = Path(path).expanduser().resolve()
     if source.is_dir() and source.parent == folders.staging.resolve():
         return str(source)
-    return str(stage_copy(source, folders))
+    try:
+        return str(stage_copy(source, folders))
+    except GenopError as error:  # its message names the file; Prefect keeps only the code
+        raise GenopError(f"the path given could not be staged ({error.code}); run `genop plan submit` "
+                         "with it to see why", code=error.code) from None
 
 
 @task(name="claim-inbox", cache_policy=NO_CACHE)
 def claim_inbox_batches(limit: int | None = None) -> list[str]:
-    """Batches to take in: any left behind by a crash, then the inbox's new files."""
+    """Batches to take in: the inbox's new files first, then any a crash left behind — so a
+    batch that keeps failing never holds up newer files."""
     folders = current_runtime().settings.folders
-    batches = [str(batch) for batch in stale_batches(folders)]
+    stale = [str(batch) for batch in stale_batches(folders)]
     claimed = claim_inbox(folders, limit=limit)
-    if claimed is not None:
-        batches.append(str(claimed))
-    return batches
+    return ([str(claimed)] if claimed is not None else []) + stale
 
 
 @task(name="list-batch", cache_policy=NO_CACHE)
+@private_errors
 def list_batch(batch: str) -> list[str]:
+    """The batch's files by neutral name; counts this as one more attempt at the batch."""
+    count_attempt(Path(batch))
     return [path.name for path in batch_files(Path(batch))]
 
 
@@ -54,14 +72,16 @@ def take_in_plans(batch: str, names: list[str], as_of: date | None) -> list[Inta
     """Parse, decide and record one chunk of a batch in one transaction per chunk."""
     runtime = current_runtime()
     paths = [Path(batch) / name for name in names if (Path(batch) / name).exists()]
-    outcomes = runtime.intake.take_in(paths, parse_as_of(as_of))
-    get_run_logger().info("took in %d file(s): %s", len(outcomes), summarise(outcomes))
+    give_up = batch_attempts(Path(batch)) > MAX_BATCH_ATTEMPTS
+    outcomes = runtime.intake.take_in(paths, parse_as_of(as_of), give_up=give_up)
+    get_run_logger().info("took in %d file(s) of batch %s: %s", len(outcomes), Path(batch).name,
+                          summarise(outcomes))
     return outcomes
 
 
 @task(name="close-batch", cache_policy=NO_CACHE)
 def close_batch(batch: str) -> None:
-    remove_empty_batch(Path(batch))
+    close_staged_batch(Path(batch))
 
 
 @task(name="publish-intake-report", cache_policy=NO_CACHE)
@@ -69,6 +89,7 @@ def publish_intake_report(outcomes: list[IntakeOutcome]) -> None:
     """A table artifact for operations staff: case numbers and outcomes, no personal data."""
     rows = [
         {
+            "file": o.file,
             "case": o.case_number or f"quarantine #{o.quarantine_id}",
             "outcome": o.outcome,
             "state": o.state or "",

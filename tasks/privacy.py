@@ -4,18 +4,17 @@ Prefect stores a failed task's exception text as its state message and logs its
 traceback. A domain error's message is written for that (case numbers, codes), but an
 unexpected exception can quote its input — a pydantic error quotes the CPR it rejected,
 a database error its parameters. Such exceptions are written, with their traceback, to
-genop's own log ($GENOP_HOME/logs/errors.log) and replaced by a reference.
+genop's own log ($GENOP_HOME/logs/errors.log, see ``genop.errorlog``) and replaced by a
+reference.
 """
 
 from __future__ import annotations
 
 import functools
-import traceback
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
+from genop.errorlog import record_private_error
 from genop.errors import GenopError
 from genop.settings import load_settings
 
@@ -31,12 +30,7 @@ def private_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except GenopError:
             raise
         except Exception as exc:  # noqa: BLE001 - re-raised as a reference, details kept locally
-            reference = uuid.uuid4().hex[:10]
-            log = load_settings().home_dir / "logs" / "errors.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("a", encoding="utf-8") as handle:
-                handle.write(f"--- {datetime.now(UTC).isoformat()} {fn.__name__} reference {reference}\n")
-                handle.write("".join(traceback.format_exception(exc)))
+            reference = record_private_error(load_settings().error_log, fn.__name__, exc)
             raise GenopError(f"unexpected {type(exc).__name__} in {fn.__name__} (reference {reference}; "
                              f"details in genop's errors.log)", code="internal_error") from None
     return wrapper

@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from genop.files import PRIVATE_FILE_MODE, make_private, private_dir
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -29,12 +31,21 @@ def make_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(parsed.database))
         engine = create_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The case store holds CPR numbers and plans: 0600 from the start (SQLite gives its
+    -wal and -shm files the database file's mode)."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    path.touch(mode=PRIVATE_FILE_MODE, exist_ok=True)
+    make_private(path)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI hook

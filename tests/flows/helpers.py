@@ -108,7 +108,8 @@ def prefect_home() -> str:
 
 
 def everything_prefect_holds() -> str:
-    """Flow runs, task runs, logs and artifacts as Prefect's API returns them (every page), as one text."""
+    """Flow runs, task runs, logs, artifacts and events as Prefect's API returns them (every page),
+    as one text."""
     from prefect.client.orchestration import get_client
 
     async def every_page(read_page) -> list:  # noqa: ANN001 - a client read method
@@ -119,6 +120,17 @@ def everything_prefect_holds() -> str:
             if len(page) < 200:
                 return items
             offset += 200
+
+    async def every_event(client) -> list:  # noqa: ANN001 - a Prefect client
+        """Events (of the last hour, the API's default window), following every next page."""
+        from prefect.events.filters import EventFilter
+
+        page = await client.read_events(EventFilter(), limit=50)
+        events = list(page.events)
+        while page.next_page:
+            page = await client.read_events_page(page.next_page)
+            events += page.events
+        return events
 
     async def read() -> str:
         import time
@@ -134,6 +146,7 @@ def everything_prefect_holds() -> str:
             parts += [r.model_dump_json() for r in await every_page(client.read_task_runs)]
             parts += [log.model_dump_json() for log in logs]
             parts += [a.model_dump_json() for a in await every_page(client.read_artifacts)]
+            parts += [e.model_dump_json() for e in await every_event(client)]
             return "\n".join(parts)
 
     return asyncio.run(read())

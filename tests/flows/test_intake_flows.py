@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from genop.store.models import Case, QuarantinedFile
+from genop.store.models import Case, PlanDocument, QuarantinedFile
 from genop_cli.main import cli
 from tests.conftest import EXAMPLES
 from tests.factories import write_plan
@@ -30,7 +30,7 @@ def _flow_runs(**filters):
     async def read():
         async with get_client() as client:
             flow_filter = FlowRunFilter(name=FlowRunFilterName(any_=[filters["name"]])) if filters else None
-            return await client.read_flow_runs(flow_run_filter=flow_filter)
+            return await client.read_flow_runs(flow_run_filter=flow_filter, limit=200)
 
     return asyncio.run(read())
 
@@ -44,7 +44,7 @@ def test_intake_flow_records_the_example_plan_in_one_named_run(runtime):
     with runtime.store.session() as session:
         case = session.scalars(select(Case).where(Case.case_number == number)).one()
         assert (case.state, case.route) == ("awaiting_consent", "copenhagen")
-    runs = [r for r in _flow_runs(name="intake-plan-example.json")
+    runs = [r for r in _flow_runs(name="intake-1-file")
             if r.parameters.get("path") == str(EXAMPLES / "plan-example.json")]
     assert runs and all(run.state.is_completed() for run in runs)
 
@@ -69,7 +69,7 @@ def test_inbox_poll_takes_in_a_folder_in_one_run_and_quarantines_the_bad_file(ru
     assert quarantined.reason_code == "malformed_xml"
     kept = Path(quarantined.stored_path)
     assert kept.exists() and kept.with_name(kept.name + ".reason").exists()
-    assert len(list(runtime.settings.processed_dir.rglob("plan-*.json"))) == 30
+    assert len(list(runtime.settings.processed_dir.rglob("*.json"))) == 30
 
     again = inbox_poll(as_of=AS_OF)
     assert again["files"] == 0
@@ -127,12 +127,22 @@ def test_cli_submit_of_a_folder_is_one_flow_run(runtime, tmp_path):
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["files"] == 12 and len(document["cases"]) == 12
-    assert len(_flow_runs(name="intake-12-files")) >= 1
+    [run] = [r for r in _flow_runs() if r.name.startswith("intake-") and r.name.endswith("-12-files")
+             and r.parameters["path"].startswith(str(runtime.settings.staging_dir))]
+    assert run.name == f"intake-{Path(run.parameters['path']).name}-12-files"  # the batch, not a file
+
+
+# Hospital file names seen in the wild: a name, and CPR numbers written with "_", "." and " ".
+PRIVATE_FILE_NAMES = ["plan_120356_1118_Zorbanella Quexwick.json", "010145.1234.json", "010145 1234.json",
+                      "Gudrun Privatsen 240352-4118.xml"]
+FILE_NAME_SECRETS = ["Zorbanella", "Quexwick", "120356", "1118_", "010145", "0101451234", "Gudrun"]
 
 
 def test_no_personal_data_reaches_prefect(runtime, tmp_path, prefect_server):
-    """Run intake (a good plan and one with a bad CPR), then search Prefect's API and DB."""
-    from flows.intake import plan_intake
+    """Run intake (good plans, one with a bad CPR, files named with names and CPR numbers) by
+    the flow, by `genop plan submit` and by the inbox poll; then search Prefect's API (runs,
+    task runs, logs, artifacts, events) and its database."""
+    from flows.intake import inbox_poll, plan_intake
 
     name, cpr, bad_cpr = "Gudrun Privatsen", "240352-4118", "320152-4118"
     folder = tmp_path / "private"
@@ -142,10 +152,25 @@ def test_no_personal_data_reaches_prefect(runtime, tmp_path, prefect_server):
     write_plan(folder, "plan-b.json", plan_id="GOP-PRIV-2", citizen__name=name, citizen__cpr=bad_cpr)
     result = plan_intake(path=str(folder), as_of=AS_OF)
     assert result["counts"] == {"awaiting_consent": 1, "quarantined": 1}
+    named = tmp_path / "named"
+    for n, file_name in enumerate(PRIVATE_FILE_NAMES[:3]):
+        write_plan(named, file_name, plan_id=f"GOP-PRIV-NAMED-{n}")
+    (named / PRIVATE_FILE_NAMES[3]).write_bytes(b"<Genoptraeningsplan><oops></Genoptraeningsplan>")
+    assert plan_intake(path=str(named), as_of=AS_OF)["files"] == 4
+    submitted = CliRunner().invoke(cli, ["plan", "submit", str(named / PRIVATE_FILE_NAMES[0]),
+                                         "--as-of", "2026-11-03", "--json"])
+    assert submitted.exit_code == 0, submitted.output
+    for n, file_name in enumerate(PRIVATE_FILE_NAMES[:3]):
+        write_plan(runtime.settings.inbox_dir, file_name, plan_id=f"GOP-PRIV-INBOX-{n}")
+    assert inbox_poll(as_of=AS_OF)["counts"] == {"awaiting_consent": 3}
+    with runtime.store.session() as session:  # genop's own store keeps the names
+        kept = set(session.scalars(select(PlanDocument.source_name)))
+    assert set(PRIVATE_FILE_NAMES[:3]) <= kept
 
     secrets = [name, "Privatsen", cpr, cpr.replace("-", ""), bad_cpr, bad_cpr.replace("-", ""),
-               "Hjerneblødning", "DI639"]
+               "Hjerneblødning", "DI639", *FILE_NAME_SECRETS]
     haystack = everything_prefect_holds()
+    assert '"event":"prefect.flow-run.Completed"' in haystack.replace(" ", ""), "the scan must see events"
     assert "intake finished" in haystack, "the scan must see the run's logs to mean anything"
     assert "GEN-2026-" in haystack
     for secret in secrets:
@@ -173,3 +198,44 @@ def test_cli_without_server_says_so_in_one_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "make run" in lines[0] and f"127.0.0.1:{port}" in lines[0]
+
+
+def test_a_batch_that_keeps_failing_never_holds_up_new_inbox_files_and_is_given_up(runtime, tmp_path,
+                                                                                 monkeypatch):
+    import os
+    import time
+
+    import tasks.intake
+    from flows.intake import inbox_poll
+    from genop.inbox import MAX_BATCH_ATTEMPTS, batch_attempts, stage_copy
+
+    for n in range(2):
+        write_plan(tmp_path / "old", f"old-{n}.json", plan_id=f"GOP-POISON-{n}")
+    poison = stage_copy(tmp_path / "old", runtime.settings.folders)
+    real_batch_files = tasks.intake.batch_files
+
+    def failing_for_the_poison_batch(batch: Path) -> list[Path]:
+        if batch == poison and batch_attempts(batch) <= MAX_BATCH_ATTEMPTS:
+            raise OSError("stands in for whatever keeps breaking this batch")
+        return real_batch_files(batch)
+
+    monkeypatch.setattr(tasks.intake, "batch_files", failing_for_the_poison_batch)
+    for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
+        os.utime(poison, (time.time() - 3600, time.time() - 3600))  # left behind: stale
+        write_plan(runtime.settings.inbox_dir, f"new-{attempt}.json", plan_id=f"GOP-NEW-{attempt}")
+        state = inbox_poll(as_of=AS_OF, return_state=True)
+        assert state.is_failed() and "could not be taken in" in state.message
+        with runtime.store.session() as session:
+            plan_ids = set(session.scalars(select(Case.plan_id)))
+        assert f"GOP-NEW-{attempt}" in plan_ids, "the new file was taken in despite the stale batch"
+        assert not any(p.startswith("GOP-POISON") for p in plan_ids)
+
+    os.utime(poison, (time.time() - 3600, time.time() - 3600))
+    result = inbox_poll(as_of=AS_OF)
+
+    assert result["counts"] == {"quarantined": 2}
+    with runtime.store.session() as session:
+        reasons = set(session.scalars(select(QuarantinedFile.reason_code)))
+    assert reasons == {"intake_gave_up"}
+    assert not poison.exists()
+    assert inbox_poll(as_of=AS_OF)["files"] == 0, "the given-up batch is not taken up again"

@@ -84,10 +84,11 @@ def test_duplicate_inside_one_batch_is_recorded_once(runtime, tmp_path):
 
 
 def test_processed_files_are_archived_not_deleted(runtime, tmp_path):
-    write_plan(tmp_path / "in", "plan.json")
+    path = write_plan(tmp_path / "in", "plan.json")
     _take_in(runtime, tmp_path / "in")
-    archived = list((runtime.settings.processed_dir / AS_OF.isoformat()).rglob("plan.json"))
-    assert len(archived) == 1
+    [archived] = list((runtime.settings.processed_dir / AS_OF.isoformat()).rglob("*.json"))
+    assert archived.read_bytes() == path.read_bytes()
+    assert archived.name == "0001.json"  # the hospital's name is kept in the store, not on disk
 
 
 @pytest.mark.parametrize(
@@ -139,7 +140,10 @@ def test_out_of_scope_plans_are_recorded_with_route_and_reason(runtime, tmp_path
     write_plan(folder, "region.json", plan_id="P-region", level="rehabilitering_specialiseret")
     write_plan(folder, "geri.json", plan_id="P-geri", diagnosis_group="geriatric")
     write_plan(folder, "nodesc.json", plan_id="P-nodesc", function_before="")
-    outcomes = {o.source_name: (o.state, o.route) for o in _take_in(runtime, folder)}
+    outcomes = _take_in(runtime, folder)
+    with runtime.store.session() as session:
+        names = dict(session.execute(select(Case.case_number, PlanDocument.source_name).join(PlanDocument.case)).all())
+    outcomes = {names[o.case_number]: (o.state, o.route) for o in outcomes}
     assert outcomes == {
         "child.json": ("rejected", "rejected"),
         "kbh.json": ("rejected", "rejected"),
