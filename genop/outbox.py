@@ -57,12 +57,13 @@ def _lease_expired(now: datetime) -> ColumnElement[bool]:
 
 def awaiting_delivery(session: Session, now: datetime, *, channels: Iterable[str]) -> list[int]:
     """Rows composed but not delivered that nobody is delivering: pending (never tried, or a
-    temporary failure) or claimed by a worker whose lease ran out. Failed rows (a permanent
-    refusal, a certificate) wait for staff; a row within its lease is its worker's."""
+    temporary failure) for longer than a lease — the run that composed it had its chance —
+    or claimed by a worker whose lease ran out. Failed rows (a permanent refusal, a
+    certificate) wait for staff; a row within its lease is its worker's."""
+    left = (OutboxMessage.status == Status.PENDING) & (OutboxMessage.updated_at < now - LEASE)
     return list(session.scalars(
         select(OutboxMessage.id)
-        .where(OutboxMessage.channel.in_(list(channels)),
-               or_(OutboxMessage.status == Status.PENDING, _lease_expired(now)))
+        .where(OutboxMessage.channel.in_(list(channels)), or_(left, _lease_expired(now)))
         .order_by(OutboxMessage.id)))
 
 

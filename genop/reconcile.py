@@ -72,7 +72,10 @@ AFTER_SENT: dict[str, AfterSent] = {
     SENT_BACK: AfterSent.ROW_IS_THE_RECORD,
     "oioubl": AfterSent.ROW_IS_THE_RECORD,         # oioubl_<document purpose>, NemHandel
 }
-"""Every outbox purpose, by its family (the purpose without its ``_<suffix>``)."""
+"""Every outbox purpose: by its name, or by its family (see ``SUFFIXED``)."""
+
+SUFFIXED = frozenset({BOOKING, CANCELLATION, NOTICE, CANNOT_FOLLOW, "oioubl"})
+"""Families whose purposes carry a ``_<suffix>`` (a sequence number, a party, a document kind)."""
 
 
 class UnknownPurpose(GenopError):
@@ -80,8 +83,8 @@ class UnknownPurpose(GenopError):
 
 
 def after_sent(purpose: str) -> AfterSent:
-    """The family is the purpose itself or its longest listed prefix before a ``_``."""
-    families = [f for f in AFTER_SENT if purpose == f or purpose.startswith(f + "_")]
+    """A purpose is listed by name, or belongs to the longest suffixed family it starts with."""
+    families = [f for f in AFTER_SENT if purpose == f or (f in SUFFIXED and purpose.startswith(f + "_"))]
     if not families:
         raise UnknownPurpose(f"outbox purpose {purpose!r} is not in genop.reconcile.AFTER_SENT: say what "
                              "the store must record once such a message is sent")

@@ -23,6 +23,7 @@ from genop.runtime import current_runtime
 from genop.settlement_documents import hand_off
 from genop.states import CaseState
 from genop.store.repository import list_cases
+from tasks.privacy import private_errors
 
 
 def _is_live(client: SyncPrefectClient, run_id: str | None) -> bool:
@@ -47,6 +48,7 @@ def cases_without_live_wait() -> list[str]:
 
 
 @task(name="find-undelivered-mail", cache_policy=NO_CACHE)
+@private_errors
 def undelivered_mail() -> list[int]:
     """Outbox rows composed but never delivered (a run died before or while sending)."""
     with current_runtime().store.session() as session:
@@ -54,6 +56,7 @@ def undelivered_mail() -> list[int]:
 
 
 @task(name="deliver-undelivered-mail", cache_policy=NO_CACHE, retries=0)
+@private_errors
 def deliver_undelivered_mail(outbox_id: int) -> str:
     """No retries here: a temporary failure leaves the row pending for the next reconcile run."""
     runtime = current_runtime()
@@ -63,6 +66,7 @@ def deliver_undelivered_mail(outbox_id: int) -> str:
 
 
 @task(name="find-sent-not-recorded", cache_policy=NO_CACHE)
+@private_errors
 def sent_not_recorded() -> list[int]:
     """Sent rows whose case does not say so yet (a run died between sending and recording)."""
     with current_runtime().store.session() as session:
@@ -70,12 +74,14 @@ def sent_not_recorded() -> list[int]:
 
 
 @task(name="record-sent", cache_policy=NO_CACHE)
+@private_errors
 def record_sent_mail(outbox_id: int) -> str | None:
     with current_runtime().store.session() as session:
         return record_sent(session, outbox_id, now_utc())
 
 
 @task(name="find-cases-stuck-after-consent", cache_policy=NO_CACHE)
+@private_errors
 def stuck_after_consent() -> tuple[list[str], list[str]]:
     """Cases whose consent is recorded but whose order (or refusal letter) was never composed or sent."""
     with current_runtime().store.session() as session:
@@ -84,6 +90,7 @@ def stuck_after_consent() -> tuple[list[str], list[str]]:
 
 
 @task(name="hand-off-documents", cache_policy=NO_CACHE)
+@private_errors
 def hand_off_documents() -> dict[str, list[str]]:
     """Settlement documents whose NemHandel hand-off a crash or a full folder left (document numbers)."""
     handed = hand_off(current_runtime().store)

@@ -1,6 +1,6 @@
 """Run one step of genop in this process and kill it (SIGKILL) at a chosen point.
 
-    python -m tests.faults.kill_step forward|refusal|forward-flow POINT CASE_NUMBER
+    python -m tests.faults.kill_step forward|refusal|transport|forward-flow POINT CASE_NUMBER
 
 The step runs as genop runs it (the tasks' functions, or the whole flow against the
 Prefect server in PREFECT_API_URL for ``forward-flow``), against the store, mail server
@@ -27,6 +27,7 @@ KILL_POINTS = {
                 "sent": "tasks.forwarding:letter_sent"},
 }
 KILL_POINTS["forward-flow"] = KILL_POINTS["forward"]
+KILL_POINTS["transport"] = {"claimed": "genop.outbox:send_message", "accepted": "genop.outbox:_mark_sent"}
 
 
 def _die(*_args: object, **_kwargs: object) -> None:
@@ -44,12 +45,16 @@ def main(step: str, point: str, case_number: str) -> None:
     from prefect.logging import disable_run_logger
 
     from tasks.forwarding import prepare_order_task, record_forwarded, send_mail, write_refusal_letter
+    from tasks.training import plan_transport_task
 
     with disable_run_logger():
         if step == "forward":
             outbox_id = prepare_order_task.fn(case_number)
             send_mail.fn(outbox_id)
             record_forwarded.fn(case_number, outbox_id)
+        elif step == "transport":  # what case-offer does once the first session is recorded
+            for outbox_id in plan_transport_task.fn(case_number):
+                send_mail.fn(outbox_id)
         else:
             write_refusal_letter.fn(case_number)
 

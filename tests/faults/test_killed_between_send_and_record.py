@@ -8,11 +8,13 @@ import email
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from genop.clock import now_utc
 from genop.consent import ConsentDecision
 from genop.forwarding import ORDER, REFUSAL_LETTER
 from genop.outbox import LEASE
+from genop.store.models import OutboxMessage
 from tests.faults.helpers import case_facts, decided_case, reconcile_store, run_killed
 
 POINTS = ["claimed", "accepted", "sent"]
@@ -62,3 +64,27 @@ def test_refusal_letter_killed_before_it_was_recorded_is_written_once_and_record
     assert row.status == "sent"
     [letter] = letters.glob("*.html")
     assert letter.read_bytes() == row.raw
+
+
+@pytest.mark.parametrize("point", ["claimed", "accepted"])
+def test_transport_booking_and_notice_killed_while_sending_are_each_delivered_once_by_reconcile(
+        certified, sink, tmp_path, point):
+    from tests.integration.test_transport import consented_with, set_case
+
+    number = consented_with(certified, tmp_path, "GOP-KILL-TR", citizen__municipality_code="155")
+    set_case(certified, number)  # forwarded, first session known: booking + Dragør Borgerservice notice
+    settings = certified.settings.model_copy(update={"smtp_port": sink.port})
+    run_killed("transport", point, number, GENOP_SMTP_PORT=str(sink.port))
+    assert len(sink.handler.stored()) == (0 if point == "claimed" else 1)
+
+    later = now_utc() + LEASE + timedelta(seconds=30)
+    reconcile_store(certified, settings, later)
+    reconcile_store(certified, settings, later + timedelta(minutes=10))
+    with certified.store.session() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.purpose.like("transport_%"))).all()
+        sent = {row.purpose: (row.status, row.message_id) for row in rows}
+    assert set(sent) == {"transport_booking_1", "transport_notice_dragor_1"}
+    assert {status for status, _ in sent.values()} == {"sent"}
+    stored = sorted(email.message_from_bytes(mail.read_bytes())["Message-ID"].strip()
+                    for mail in sink.handler.stored())
+    assert stored == sorted(message_id for _, message_id in sent.values())
