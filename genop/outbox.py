@@ -25,7 +25,7 @@ from genop.files import write_atomically
 from genop.mailer import SmtpSettings, send_message
 from genop.settings import Settings
 from genop.store.db import Store
-from genop.store.models import OutboxMessage
+from genop.store.models import Case, OutboxMessage
 
 LEASE = timedelta(minutes=2)
 """How long a claimed row is left to its worker before another may retry it (> SMTP timeout)."""
@@ -64,6 +64,15 @@ def awaiting_delivery(session: Session, now: datetime, *, channels: Iterable[str
     return list(session.scalars(
         select(OutboxMessage.id)
         .where(OutboxMessage.channel.in_(list(channels)), or_(left, _lease_expired(now)))
+        .order_by(OutboxMessage.id)))
+
+
+def unsent_mail_of(session: Session, case: Case) -> list[int]:
+    """A case's mails not sent yet, failed ones included: what `genop case deliver` (re-)tries."""
+    return list(session.scalars(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.case_id == case.id, OutboxMessage.channel == "smtp",
+               OutboxMessage.status.in_([Status.PENDING, Status.FAILED, Status.SENDING]))
         .order_by(OutboxMessage.id)))
 
 
