@@ -50,3 +50,20 @@ def test_a_case_idle_after_consent_without_an_order_is_resumed_but_not_one_just_
         assert cases_stuck_after_consent(session, now_utc()).unforwarded == []
         stuck = cases_stuck_after_consent(session, now_utc() + timedelta(minutes=16))
     assert (stuck.unforwarded, stuck.unlettered) == ([number], [])
+
+
+def test_a_free_choice_letter_composed_but_never_written_is_written_once_by_reconcile(certified, tmp_path):
+    from genop.training import FREE_CHOICE_LETTER, prepare_free_choice_letter
+    from tests.faults.helpers import AS_OF, reconcile_store
+
+    number = decided_case(certified, tmp_path, ConsentDecision.GIVEN)
+    with certified.store.session() as session:  # the daily run died after composing the letter
+        assert prepare_free_choice_letter(session, number, agreement=certified.agreement,
+                                          settings=certified.settings, as_of=AS_OF + timedelta(days=30),
+                                          now=now_utc()) is not None
+    later = now_utc() + LEASE + timedelta(seconds=5)
+    reconcile_store(certified, certified.settings, later)
+    reconcile_store(certified, certified.settings, later + timedelta(minutes=10))
+    _, _, row = case_facts(certified, number, FREE_CHOICE_LETTER)
+    [letter] = (certified.settings.letters_dir / number).glob("*.html")
+    assert row.status == "sent" and letter.read_bytes() == row.raw
