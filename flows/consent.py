@@ -24,7 +24,6 @@ from tasks.consent import (
     consent_key,
     open_consent_wait,
     record_consent_answer,
-    start_consent_waits,
 )
 from tasks.forwarding import write_refusal_letter
 
@@ -68,27 +67,3 @@ def case_consent(case_number: str) -> str:
         write_refusal_letter(case_number)
     return outcome  # already recorded by another answer, or no longer awaited: nothing to do here
 
-
-@flow(name="consent-reconcile", flow_run_name="consent-reconcile", persist_result=False)
-def consent_reconcile() -> dict[str, int]:
-    """Scheduled: every case awaiting consent in genop's store has a live wait in Prefect.
-
-    genop's store is the system of record; if Prefect lost a run (or its database), the
-    wait is opened again.
-    """
-    from tasks.reconcile import cases_without_live_wait
-
-    from tasks.reconcile import stuck_after_consent
-
-    missing = cases_without_live_wait()
-    # a fresh idempotency suffix per reconcile run: one new wait per lost wait
-    started = start_consent_waits(missing, attempt=str(flow_run.id)[:8]) if missing else []
-    unforwarded, unlettered = stuck_after_consent()
-    for number in unforwarded:  # the run died between the consent and the order
-        case_forward(number)
-    for number in unlettered:
-        write_refusal_letter(number)
-    get_run_logger().info("consent waits re-opened: %d; orders resumed: %d; letters resumed: %d",
-                          len(started), len(unforwarded), len(unlettered))
-    return {"missing": len(missing), "started": len(started), "orders_resumed": len(unforwarded),
-            "letters_resumed": len(unlettered)}

@@ -26,6 +26,9 @@ from genop.store.repository import append_event, get_case_for_update
 from genop.templates import render
 
 COMPLETABLE = {CaseState.FORWARDED, CaseState.IN_TRAINING}
+FINAL_STATUS = "final_status"
+FINAL_STATUS_DRAGOR = "final_status_dragor"
+"""Outbox purposes: the final status to Tårnby, and Dragør told of its citizen's completion."""
 
 
 class CompletionError(GenopError):
@@ -152,13 +155,13 @@ def _mails(session: Session, case: Case, final: FinalStatus, agreement: Agreemen
                "sender": contact_of("copenhagen", agreement), "recipient": contact_of("tarnby", agreement)}
     report = render("documents/final_status.da.html.j2", assessment=final.assessment, **context)
     mails = [SecureMail(
-        "final_status", "copenhagen", "tarnby",
+        FINAL_STATUS, "copenhagen", "tarnby",
         render("mail/final_status.subject.da.txt.j2", case_number=case.case_number).strip(),
         render("mail/final_status.da.txt.j2", **context),
         (Attachment(f"slutstatus-{case.case_number}.html", report.encode("utf-8"), "text", "html"),))]
     if case.payer == "dragor":
         mails.append(SecureMail(
-            "final_status_dragor", "tarnby", "dragor",
+            FINAL_STATUS_DRAGOR, "tarnby", "dragor",
             render("mail/completed_dragor.subject.da.txt.j2", case_number=case.case_number).strip(),
             render("mail/completed_dragor.da.txt.j2", **{**context, "sender": contact_of("tarnby", agreement),
                                                          "recipient": contact_of("dragor", agreement)})))

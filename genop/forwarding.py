@@ -29,6 +29,8 @@ from genop.templates import render
 
 ORDER = "order"
 REFUSAL_LETTER = "consent_refused_letter"
+LETTER_SENT = "letter_sent"
+"""The case event that records the refusal letter as sent."""
 FORWARDABLE = {CaseState.FORWARDING, CaseState.FORWARD_FAILED, CaseState.FORWARDED}
 
 
@@ -147,6 +149,9 @@ def prepare_refusal_letter(session: Session, case_number: str, *, agreement: Agr
 
 
 def letter_sent(session: Session, case_number: str, row: OutboxMessage, now: datetime) -> None:
+    """The trail says once that the refusal letter went out (a re-run or reconcile adds nothing)."""
     case = get_case_for_update(session, case_number)
-    append_event(session, case, "letter_sent", f"refusal letter {row.response}", now,
+    if any(event.kind == LETTER_SENT for event in case.events):
+        return
+    append_event(session, case, LETTER_SENT, f"refusal letter {row.response}", now,
                  {"outbox_id": row.id})

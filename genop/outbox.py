@@ -11,20 +11,21 @@ retry (after the claim's lease runs out) carries the same Message-ID, and the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, defer
 
 from genop.clock import now_utc
 from genop.errors import GenopError, SmtpPermanentError, TemporaryDeliveryError
 from genop.files import write_atomically
 from genop.mailer import SmtpSettings, send_message
+from genop.settings import Settings
 from genop.store.db import Store
-from genop.store.models import OutboxMessage
+from genop.store.models import Case, OutboxMessage
 
 LEASE = timedelta(minutes=2)
 """How long a claimed row is left to its worker before another may retry it (> SMTP timeout)."""
@@ -49,15 +50,39 @@ def find(session: Session, key: str) -> OutboxMessage | None:
     return session.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).one_or_none()
 
 
+def _lease_expired(now: datetime) -> ColumnElement[bool]:
+    """A claimed row whose worker had its lease and did not mark it: it died, or hangs."""
+    return (OutboxMessage.status == Status.SENDING) & (OutboxMessage.claimed_at < now - LEASE)
+
+
+def awaiting_delivery(session: Session, now: datetime, *, channels: Iterable[str]) -> list[int]:
+    """Rows composed but not delivered that nobody is delivering: pending (never tried, or a
+    temporary failure) for longer than a lease — the run that composed it had its chance —
+    or claimed by a worker whose lease ran out. Failed rows (a permanent refusal, a
+    certificate) wait for staff; a row within its lease is its worker's."""
+    left = (OutboxMessage.status == Status.PENDING) & (OutboxMessage.updated_at < now - LEASE)
+    return list(session.scalars(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.channel.in_(list(channels)), or_(left, _lease_expired(now)))
+        .order_by(OutboxMessage.id)))
+
+
+def unsent_mail_of(session: Session, case: Case) -> list[int]:
+    """A case's mails not sent yet, failed ones included: what `genop case deliver` (re-)tries."""
+    return list(session.scalars(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.case_id == case.id, OutboxMessage.channel == "smtp",
+               OutboxMessage.status.in_([Status.PENDING, Status.FAILED, Status.SENDING]))
+        .order_by(OutboxMessage.id)))
+
+
 def _claim(store: Store, outbox_id: int, now: datetime) -> OutboxMessage | None:
     """Take the row for sending; None when it is sent already or another worker holds it."""
     with store.session() as session:
         claimed = session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == outbox_id,
-                   or_(OutboxMessage.status.in_([Status.PENDING, Status.FAILED]),
-                       (OutboxMessage.status == Status.SENDING)
-                       & (OutboxMessage.claimed_at < now - LEASE)))
+                   or_(OutboxMessage.status.in_([Status.PENDING, Status.FAILED]), _lease_expired(now)))
             .values(status=Status.SENDING, claimed_at=now, updated_at=now,
                     attempts=OutboxMessage.attempts + 1)
         ).rowcount
@@ -101,6 +126,12 @@ def deliver(store: Store, outbox_id: int, send: Callable[[OutboxMessage], str],
         raise
     _mark_sent(store, outbox_id, response, now())
     return Delivery(outbox_id, "sent", response, row.message_id)
+
+
+def smtp_settings_of(settings: Settings) -> SmtpSettings:
+    return SmtpSettings(host=settings.smtp_host, port=settings.smtp_port, security=settings.smtp_security,
+                        username=settings.smtp_username, password=settings.smtp_password,
+                        ca_file=settings.smtp_ca_file)
 
 
 def smtp_sender(settings: SmtpSettings) -> Callable[[OutboxMessage], str]:

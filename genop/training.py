@@ -27,6 +27,8 @@ ACTIVE = {CaseState.FORWARDED, CaseState.IN_TRAINING}
 FREE_CHOICE_STATES = {CaseState.AWAITING_CONSENT, CaseState.FORWARDING, CaseState.FORWARD_FAILED,
                       CaseState.FORWARDED, CaseState.ROUTED_ELSEWHERE}
 FREE_CHOICE_LETTER = "free_choice_letter"
+CANNOT_FOLLOW = "cannot_follow"
+SENT_BACK = "sent_back"
 DEFAULT_SESSION_TIME = time(9, 0)
 
 
@@ -98,7 +100,7 @@ def note_cannot_follow(session: Session, case_number: str, reason: str, *, agree
     body = render("mail/cannot_follow.da.txt.j2", case_number=case.case_number, reason=reason,
                   sender=contact_of("copenhagen", agreement), recipient=contact_of("tarnby", agreement))
     subject = render("mail/cannot_follow.subject.da.txt.j2", case_number=case.case_number).strip()
-    return compose(session, case, SecureMail(f"cannot_follow_{sequence}", "copenhagen", "tarnby", subject, body),
+    return compose(session, case, SecureMail(f"{CANNOT_FOLLOW}_{sequence}", "copenhagen", "tarnby", subject, body),
                    agreement=agreement, settings=settings, now=now)
 
 
@@ -120,7 +122,7 @@ def send_back(session: Session, case_number: str, reason: str, *, agreement: Agr
     body = render("mail/sent_back.da.txt.j2", case_number=case.case_number, reason=reason,
                   sender=contact_of("copenhagen", agreement), recipient=contact_of("tarnby", agreement))
     subject = render("mail/sent_back.subject.da.txt.j2", case_number=case.case_number).strip()
-    return compose(session, case, SecureMail("sent_back", "copenhagen", "tarnby", subject, body),
+    return compose(session, case, SecureMail(SENT_BACK, "copenhagen", "tarnby", subject, body),
                    agreement=agreement, settings=settings, now=now)
 
 

@@ -259,13 +259,19 @@ def consent(case_number: str, decision: str | None, recorded_by: str | None,
 
 @cli.command("consent-reconcile")
 def consent_reconcile_cmd() -> None:
-    """Open a consent wait for every case awaiting consent that has none in Prefect."""
+    """Finish what a crash left undone: consent waits Prefect lost, mail composed but not
+    sent, sent orders and letters not recorded, documents not handed off."""
     runtime = current_runtime()
     url = require_server(runtime.settings)
-    from flows.consent import consent_reconcile
+    from flows.reconcile import reconcile
 
-    result = run_flow(url, consent_reconcile)
-    output.console.print(f"{result['missing']} case(s) without a wait; {result['started']} wait(s) opened")
+    result = run_flow(url, reconcile)
+    output.console.print(
+        f"{result['missing']} case(s) without a wait; {result['started']} wait(s) opened; "
+        f"{result['mail_delivered']} mail(s) delivered, {result['mail_left_pending']} left pending; "
+        f"{result['sent_recorded']} sent mail(s) recorded; {result['orders_resumed']} order(s) and "
+        f"{result['letters_resumed']} letter(s) resumed; {result['documents_handed_off']} document(s) "
+        "handed off")
 
 
 @case.command("forward")

@@ -19,10 +19,17 @@ from genop.runtime import Runtime
 from genop.settings import PROJECT_ROOT, Settings
 from genop.store.db import open_store
 from genop_cli.main import create_demo_certificates
+from genop_cli import processes
 from genop_cli.output import console, errors
 from genop_cli.server import server_is_up
 
 STARTUP_SECONDS = 120
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C, a service manager's stop, a closed terminal: each stops every process genop started."""
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def prefect_environment(settings: Settings) -> dict[str, str]:
@@ -61,22 +68,19 @@ def run_system(runtime: Runtime) -> int:
     log_dir.mkdir(exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []
 
-    def stop(_signum: int | None = None, _frame: FrameType | None = None) -> None:
+    def stop() -> None:
+        """The serving process (and its flow runs) first, the Prefect server last."""
+        for signum in STOP_SIGNALS:  # a second signal must not cut the clean-up short
+            signal.signal(signum, signal.SIG_IGN)
         for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            processes.stop(child)
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
-    # Ctrl-C stops everything, also when started from a shell that ignores SIGINT for background jobs
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in STOP_SIGNALS:
+        # also when started from a shell that ignores SIGINT for background jobs
+        signal.signal(signum, _interrupt)
     try:
         server_log = (log_dir / "prefect-server.log").open("ab")
-        children.append(subprocess.Popen(
+        children.append(processes.start(
             [sys.executable, "-m", "prefect", "server", "start",
              "--host", settings.prefect_host, "--port", str(settings.prefect_port)],
             env=env, cwd=PROJECT_ROOT, stdout=server_log, stderr=subprocess.STDOUT))
@@ -86,12 +90,12 @@ def run_system(runtime: Runtime) -> int:
             return 1
         if uses_local_sink(settings):
             sink_log = (log_dir / "mail-sink.log").open("ab")
-            children.append(subprocess.Popen(
+            children.append(processes.start(
                 [sys.executable, "-m", "genop.mailsink", "--folder", str(settings.mail_dir),
                  "--host", settings.smtp_host, "--port", str(settings.smtp_port)],
                 env=env, cwd=PROJECT_ROOT, stdout=sink_log, stderr=subprocess.STDOUT))
         serve_log = (log_dir / "serve.log").open("ab")
-        children.append(subprocess.Popen(
+        children.append(processes.start(
             [sys.executable, "-m", "flows.serve"], env=env, cwd=PROJECT_ROOT,
             stdout=serve_log, stderr=subprocess.STDOUT))
         ui = url.removesuffix("/api")

@@ -12,7 +12,7 @@ from genop.clock import now_utc
 from genop.errors import SmtpTemporaryError
 from genop.forwarding import letter_sent, mark_forward_failed, mark_forwarded, prepare_order, prepare_refusal_letter
 from genop.mailer import SmtpSettings
-from genop.outbox import Delivery, deliver, letter_writer, smtp_sender
+from genop.outbox import Delivery, deliver, letter_writer, smtp_sender, smtp_settings_of
 from genop.runtime import current_runtime
 from tasks.privacy import private_errors
 from genop.store.models import OutboxMessage
@@ -33,9 +33,7 @@ def prepare_order_task(case_number: str) -> int:
 
 
 def smtp_settings() -> SmtpSettings:
-    s = current_runtime().settings
-    return SmtpSettings(host=s.smtp_host, port=s.smtp_port, security=s.smtp_security,
-                        username=s.smtp_username, password=s.smtp_password, ca_file=s.smtp_ca_file)
+    return smtp_settings_of(current_runtime().settings)
 
 
 @task(name="send-mail", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[10, 60, 300],

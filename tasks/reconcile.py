@@ -1,24 +1,29 @@
-"""Reconciling genop's store (the system of record) with Prefect's runs."""
+"""Reconciling genop's store (the system of record) with Prefect's runs, and finishing
+the steps a crash left half-done (the rules are in genop.reconcile)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.exceptions import ObjectNotFound
-from sqlalchemy import select
+from prefect.logging import get_run_logger
 
 from genop.clock import now_utc
-from genop.forwarding import ORDER, REFUSAL_LETTER
-from genop.outbox import Status
+from genop.reconcile import (
+    cases_stuck_after_consent,
+    deliver_undelivered,
+    record_sent,
+    sent_but_unrecorded,
+    undelivered,
+)
 from genop.runtime import current_runtime
-from genop.securemail import outbox_key
+from genop.settlement_documents import hand_off
 from genop.states import CaseState
-from genop.store.models import Case, OutboxMessage
 from genop.store.repository import list_cases
+from tasks.privacy import private_errors
 
 
 def _is_live(client: SyncPrefectClient, run_id: str | None) -> bool:
@@ -42,21 +47,51 @@ def cases_without_live_wait() -> list[str]:
         return [number for number, run_id in waiting if not _is_live(client, run_id)]
 
 
-STUCK_AFTER = timedelta(minutes=15)
-"""Longer than a forward with all its SMTP retries takes; a case idle this long was abandoned."""
+@task(name="find-undelivered-mail", cache_policy=NO_CACHE)
+@private_errors
+def undelivered_mail() -> list[int]:
+    """Outbox rows composed but never delivered (a run died before or while sending)."""
+    with current_runtime().store.session() as session:
+        return undelivered(session, now_utc())
+
+
+@task(name="deliver-undelivered-mail", cache_policy=NO_CACHE, retries=0)
+@private_errors
+def deliver_undelivered_mail(outbox_id: int) -> str:
+    """No retries here: a temporary failure leaves the row pending for the next reconcile run."""
+    runtime = current_runtime()
+    outcome = deliver_undelivered(runtime.store, runtime.settings, outbox_id, now_utc)
+    get_run_logger().info("outbox %d: %s", outbox_id, outcome)
+    return outcome
+
+
+@task(name="find-sent-not-recorded", cache_policy=NO_CACHE)
+@private_errors
+def sent_not_recorded() -> list[int]:
+    """Sent rows whose case does not say so yet (a run died between sending and recording)."""
+    with current_runtime().store.session() as session:
+        return sent_but_unrecorded(session)
+
+
+@task(name="record-sent", cache_policy=NO_CACHE)
+@private_errors
+def record_sent_mail(outbox_id: int) -> str | None:
+    with current_runtime().store.session() as session:
+        return record_sent(session, outbox_id, now_utc())
 
 
 @task(name="find-cases-stuck-after-consent", cache_policy=NO_CACHE)
+@private_errors
 def stuck_after_consent() -> tuple[list[str], list[str]]:
-    """Cases whose consent is recorded but whose order (or refusal letter) was never sent."""
-    runtime = current_runtime()
-    cutoff = now_utc() - STUCK_AFTER
-    with runtime.store.session() as session:
-        sent = set(session.scalars(select(OutboxMessage.key).where(OutboxMessage.status == Status.SENT)))
-        forwarding = [c.case_number for c in session.scalars(select(Case).where(
-            Case.state == CaseState.FORWARDING, Case.updated_at < cutoff))
-            if outbox_key(c.case_number, ORDER) not in sent]
-        refused = [c.case_number for c in session.scalars(select(Case).where(
-            Case.state == CaseState.CONSENT_REFUSED, Case.updated_at < cutoff))
-            if outbox_key(c.case_number, REFUSAL_LETTER) not in sent]
-    return forwarding, refused
+    """Cases whose consent is recorded but whose order (or refusal letter) was never composed or sent."""
+    with current_runtime().store.session() as session:
+        stuck = cases_stuck_after_consent(session, now_utc())
+    return stuck.unforwarded, stuck.unlettered
+
+
+@task(name="hand-off-documents", cache_policy=NO_CACHE)
+@private_errors
+def hand_off_documents() -> dict[str, list[str]]:
+    """Settlement documents whose NemHandel hand-off a crash or a full folder left (document numbers)."""
+    handed = hand_off(current_runtime().store)
+    return {"delivered": list(handed.delivered), "pending": list(handed.pending)}

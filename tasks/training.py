@@ -12,14 +12,12 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from sqlalchemy import select
 
 from genop.clock import now_utc, parse_as_of
 from genop.completion import complete_case
-from genop.outbox import Status, deliver, letter_writer
+from genop.outbox import deliver, letter_writer, unsent_mail_of
 from genop.runtime import current_runtime
 from tasks.privacy import private_errors
-from genop.store.models import OutboxMessage
 from genop.store.repository import get_case
 from genop.training import cases_due_free_choice, parse_session_time, prepare_free_choice_letter, record_offer
 from genop.transport import SecureMailTransportAdapter, plan_transport
@@ -49,14 +47,8 @@ def plan_transport_task(case_number: str) -> list[int]:
 @task(name="find-pending-mail", cache_policy=NO_CACHE)
 def pending_mail(case_number: str) -> list[int]:
     """The case's mails not yet sent (composed by a command or an earlier, interrupted run)."""
-    runtime = current_runtime()
-    with runtime.store.session() as session:
-        case = get_case(session, case_number)
-        return list(session.scalars(
-            select(OutboxMessage.id).where(OutboxMessage.case_id == case.id, OutboxMessage.channel == "smtp",
-                                           OutboxMessage.status.in_([Status.PENDING, Status.FAILED,
-                                                                     Status.SENDING]))
-            .order_by(OutboxMessage.id)))
+    with current_runtime().store.session() as session:
+        return unsent_mail_of(session, get_case(session, case_number))
 
 
 @task(name="import-visits", cache_policy=NO_CACHE)
