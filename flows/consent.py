@@ -13,6 +13,7 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
+from prefect.states import Completed, State
 from pydantic import Field
 
 from flows.forward import case_forward
@@ -45,12 +46,25 @@ class ConsentForm(RunInput):
 
 
 @flow(name="case-consent", flow_run_name="consent-{case_number}", persist_result=False)
-def case_consent(case_number: str) -> str:
-    """Wait (suspended, holding no worker) for the consent decision, then act on it."""
-    if not open_consent_wait(case_number, str(flow_run.id)):
-        get_run_logger().info("%s no longer waits for consent", case_number)
-        return "no_wait"
+def case_consent(case_number: str) -> State:
+    """Wait (suspended, holding no worker) for the consent decision, then act on it.
+
+    genop's store is the system of record: a decision recorded before this run got here
+    (`genop consent` while the run was still starting) is acted on at once, without
+    suspending. On resume the flow replays from the top, so that check comes first.
+    """
+    state, first = open_consent_wait(case_number, str(flow_run.id))
+    if state == CaseState.AWAITING_CONSENT:
+        if _ask_for_consent(case_number) == INVALID_ANSWER:
+            return Completed(message=f"no valid consent answer after {MAX_ANSWERS} tries; record it "
+                                     "with `genop consent`", data=INVALID_ANSWER)
+        state, first = open_consent_wait(case_number, str(flow_run.id))
+    return _act_on_decision(case_number, state, first)
+
+
+def _ask_for_consent(case_number: str) -> str:
     days = current_runtime().settings.consent_wait_days
+    outcome = INVALID_ANSWER
     for attempt in range(MAX_ANSWERS):
         # on resume the flow replays from the top: earlier answers are read back, not asked again
         answer = suspend_flow_run(wait_for_input=ConsentForm, key=consent_key(case_number, attempt),
@@ -59,11 +73,23 @@ def case_consent(case_number: str) -> str:
                                         answer.decided_on, answer.recorded_by)
         if outcome != INVALID_ANSWER:
             break
-    else:
-        return INVALID_ANSWER
-    if outcome == CaseState.FORWARDING:
-        return case_forward(case_number)
-    if outcome == CaseState.CONSENT_REFUSED:
+    return outcome
+
+
+def _act_on_decision(case_number: str, state: str, first: str | None) -> State:
+    """Forward or write the letter for the recorded decision (both exactly once via the outbox).
+
+    The final state's message names the first answer, so whoever answers the form again sees
+    in the UI which answer stands.
+    """
+    if state == CaseState.FORWARDING:
+        state = case_forward(case_number)
+    elif state == CaseState.CONSENT_REFUSED:
         write_refusal_letter(case_number)
-    return outcome  # already recorded by another answer, or no longer awaited: nothing to do here
+    if first is None:
+        message = f"{case_number} no longer waits for consent (case is {state})"
+    else:
+        message = f"{first}; that first answer stands (later answers are ignored); case is {state}"
+    get_run_logger().info("%s", message)
+    return Completed(message=message, data=str(state))
 

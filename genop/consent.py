@@ -64,6 +64,12 @@ def describe_recorded(case: Case) -> str:
             f"the case is {case.state}")
 
 
+def first_answer_for_prefect(case: Case) -> str:
+    """The recorded decision as Prefect may show it: no names (staff names stay in genop's store)."""
+    return (f"consent {case.consent_decision} ({case.consent_method}, {case.consent_date}) "
+            "recorded in genop")
+
+
 def ensure_awaiting_consent(case: Case) -> None:
     if case.consent_decision is not None:
         raise ConsentAlreadyRecorded(describe_recorded(case))

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     inbox: Path | None = Field(default=None, description="Folder polled for new plan files")
     prefect_port: int = Field(default=4200, ge=1, le=65535)
     prefect_host: str = "127.0.0.1"
+    prefect_database_url: str | None = Field(
+        default=None, description="PostgreSQL URL for Prefect's own database (default: SQLite, one desk)")
     inbox_poll_seconds: int = Field(default=60, ge=5)
 
     # mail (agreement §4: encrypted mail with digital signature)

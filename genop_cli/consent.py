@@ -1,26 +1,45 @@
-"""`genop consent`: resume the case's suspended consent run with the decision.
+"""`genop consent`: record the citizen's decision in genop's store, then see it acted on.
 
-The same run the Prefect UI's Resume form answers: whichever comes first wins, the
-second is refused with the first answer named.
+genop's store is the system of record: the decision is recorded there first (row lock,
+the first answer wins, a second one is told which answer stands). Then, if the case's
+consent run is waiting (Paused in Prefect), it is resumed so it forwards the order or
+writes the refusal letter at once; if the run is still starting (Scheduled, Pending,
+Running) it finds the decision when it reaches the consent step and acts on it without
+waiting. Prefect being slow or busy never refuses a consent: it is recorded either way.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from genop.consent import (
-    ConsentAlreadyRecorded,
-    ConsentAnswer,
-    ensure_awaiting_consent,
-    validate_answer,
-)
-from genop.clock import today
+import httpx
+from sqlalchemy import select
+
+from genop.clock import now_utc, today
+from genop.consent import ConsentAnswer, record_consent
 from genop.errors import GenopError
+from genop.forwarding import REFUSAL_LETTER
+from genop.outbox import Status
 from genop.runtime import Runtime
+from genop.securemail import outbox_key
+from genop.states import CaseState
+from genop.store.models import OutboxMessage
 from genop.store.repository import get_case
+
+POLL_SECONDS = 0.5
+PREFECT_CHECK_SECONDS = 2.0
+"""How often the CLI asks Prefect whether the wait has opened (the store is read more often)."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    case_number: str
+    state: str
+    run_id: str | None
 
 
 def answer_payload(answer: ConsentAnswer) -> dict[str, Any]:
@@ -28,21 +47,28 @@ def answer_payload(answer: ConsentAnswer) -> dict[str, Any]:
             "decided_on": answer.decided_on.isoformat(), "recorded_by": answer.recorded_by}
 
 
-def consent_run_id(runtime: Runtime, case_number: str, answer: ConsentAnswer) -> str:
-    """The open wait for this case, after the store says an answer is still wanted."""
-    validate_answer(answer, today=today())
+def record_answer(runtime: Runtime, case_number: str, answer: ConsentAnswer) -> Recorded:
+    """The decision in genop's store (first answer wins), whatever state Prefect is in."""
+    with runtime.store.session() as session:
+        case = record_consent(session, case_number, answer, today=today(), now=now_utc())
+        return Recorded(case.case_number, case.state, case.consent_run_id)
+
+
+def acted_on(runtime: Runtime, case_number: str) -> str | None:
+    """The case's state once its recorded decision has been acted on (order sent / letter written)."""
     with runtime.store.session() as session:
         case = get_case(session, case_number)
-        ensure_awaiting_consent(case)
-        if not case.consent_run_id:
-            raise GenopError(
-                f"no consent wait is open for {case.case_number} in Prefect yet; run the "
-                "consent-reconcile deployment (or `genop consent-reconcile`) and try again",
-                code="no_consent_wait")
-        return case.consent_run_id
+        if case.state == CaseState.FORWARDING:
+            return None
+        if case.state == CaseState.CONSENT_REFUSED:
+            status = session.scalar(select(OutboxMessage.status).where(
+                OutboxMessage.key == outbox_key(case.case_number, REFUSAL_LETTER)))
+            return case.state if status == Status.SENT else None
+        return case.state
 
 
-def resume_with(run_id: str, payload: dict[str, Any], case_number: str) -> None:
+def resume_with(run_id: str, payload: dict[str, Any], case_number: str) -> bool:
+    """Resume the run if its wait is open; False when it is not (yet, or any more) paused."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.responses import SetStateStatus
     from prefect.exceptions import ObjectNotFound
@@ -50,32 +76,65 @@ def resume_with(run_id: str, payload: dict[str, Any], case_number: str) -> None:
     with get_client(sync_client=True) as client:
         try:
             run = client.read_flow_run(uuid.UUID(run_id))
-        except ObjectNotFound as exc:
-            raise GenopError(f"the consent run {run_id} of {case_number} is not in Prefect; run "
-                             "consent-reconcile to open a new wait", code="no_consent_wait") from exc
+        except ObjectNotFound:
+            return False
         if run.state is None or not run.state.is_paused():
-            state = run.state.name if run.state else "unknown"
-            raise ConsentAlreadyRecorded(
-                f"the consent wait of {case_number} is no longer open (run {run.name} is {state}): "
-                "it has already been answered, e.g. in the Prefect UI")
+            return False
         result = client.resume_flow_run(run.id, run_input=payload)
-    if result.status != SetStateStatus.ACCEPT:
-        reason = getattr(result.details, "reason", None) or result.status.value
-        raise GenopError(f"Prefect refused the consent answer for {case_number}: {reason}",
-                         code="consent_rejected_by_prefect")
+    if result.status == SetStateStatus.ACCEPT:
+        return True
+    reason = getattr(result.details, "reason", None) or result.status.value
+    if "not paused" in reason:
+        return False  # answered in the same instant through the UI: the run replays and acts
+    raise GenopError(f"Prefect refused the consent answer for {case_number}: {reason}",
+                     code="consent_rejected_by_prefect")
 
 
-def wait_for_outcome(runtime: Runtime, case_number: str, seconds: float) -> str:
-    """The case's state once the resumed run has acted (or still awaiting_consent on timeout)."""
+def run_is_final(run_id: str) -> bool:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(uuid.UUID(run_id))
+        except ObjectNotFound:
+            return True
+    return run.state is not None and run.state.is_final()
+
+
+def see_it_acted_on(runtime: Runtime, recorded: Recorded, payload: dict[str, Any],
+                    seconds: float) -> str | None:
+    """Wake the case's consent run when its wait is open, and wait for the outcome.
+
+    Returns the case's state once acted on, or None when the deadline passes first (the
+    decision stays recorded; the run acts on it when it gets there, or consent-reconcile does).
+    Prefect errors here are transient by assumption: the next round asks again.
+    """
     deadline = time.monotonic() + seconds
-    state = "awaiting_consent"
-    while time.monotonic() < deadline:
-        with runtime.store.session() as session:
-            state = get_case(session, case_number).state
-        if state not in ("awaiting_consent", "forwarding"):
+    next_check = 0.0
+    woken = False
+    while True:
+        state = acted_on(runtime, recorded.case_number)
+        if state is not None:
             return state
-        time.sleep(0.5)
-    return state
+        if time.monotonic() >= deadline:
+            return None
+        if not woken and time.monotonic() >= next_check:
+            next_check = time.monotonic() + PREFECT_CHECK_SECONDS
+            woken = _wake(runtime, recorded, payload)
+        time.sleep(POLL_SECONDS)
+
+
+def _wake(runtime: Runtime, recorded: Recorded, payload: dict[str, Any]) -> bool:
+    """True once nothing more is needed from the CLI: the run was resumed, or has ended."""
+    with runtime.store.session() as session:
+        run_id = get_case(session, recorded.case_number).consent_run_id
+    if not run_id:
+        return False  # the run is being created; it finds the decision when it starts
+    try:
+        return resume_with(run_id, payload, recorded.case_number) or run_is_final(run_id)
+    except (httpx.HTTPError, OSError):
+        return False  # busy or briefly unreachable (after Prefect's own retries): ask again
 
 
 def parse_date(value: str | None) -> date:

@@ -6,7 +6,10 @@ appears in its UI); commands that only read cases go straight to the case store.
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +27,45 @@ from genop.outbox import list_messages, outbox_view
 from genop.runtime import Runtime, current_runtime
 from genop.store.repository import get_case, list_cases, quarantined_files
 from genop_cli import output
-from genop_cli.server import ServerUnavailable, require_server, run_flow
+from genop_cli.server import ServerUnavailable, describe_failure, require_server, run_flow
 
 EXIT_ERROR = 1
 EXIT_NO_SERVER = 3
 EXIT_NOT_FOUND = 4
 EXIT_QUARANTINED = 5
+EXIT_PREFECT = 6
 
 
 class GenopGroup(click.Group):
-    """Turns domain errors into one line on stderr and an exit code — never a traceback."""
+    """Turns every error into one line on stderr and an exit code — never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except ServerUnavailable as exc:
             _fail(str(exc), EXIT_NO_SERVER)
         except CaseNotFound as exc:
             _fail(exc.message, EXIT_NOT_FOUND)
         except GenopError as exc:
             _fail(exc.message, EXIT_ERROR)
+        except Exception as exc:  # noqa: BLE001 - the edge: Prefect/HTTP errors, a failed run
+            _keep_details(exc)
+            _fail(describe_failure(exc, os.environ.get("PREFECT_API_URL")), EXIT_PREFECT)
+
+
+def _keep_details(exc: BaseException) -> None:
+    """The traceback goes to a private log file for whoever looks into it, not to the screen."""
+    try:
+        log = current_runtime().settings.home_dir / "logs" / "cli-errors.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as handle:
+            handle.write(f"--- {datetime.now(UTC).isoformat(timespec='seconds')}\n")
+            handle.write("".join(traceback.format_exception(exc)))
+    except (OSError, GenopError):
+        pass  # the one line on screen is what matters
 
 
 def _fail(message: str, code: int) -> None:
@@ -227,14 +249,17 @@ def _quarantine_row(row: Any) -> dict[str, Any]:
 @click.option("--method", type=click.Choice([m.value for m in ConsentMethod]), default="written",
               show_default=True, help="How the consent was obtained.")
 @click.option("--date", "decided_on", metavar="YYYY-MM-DD", help="Date of the decision (default today).")
-@click.option("--wait", "wait_seconds", type=float, default=60, show_default=True,
-              help="Seconds to wait for the resumed run to act.")
+@click.option("--wait", "wait_seconds", type=float, default=300, show_default=True,
+              help="Seconds to wait for the order (or letter) to go out; the decision is recorded either way.")
 @json_option
 def consent(case_number: str, decision: str | None, recorded_by: str | None,
             method: str, decided_on: str | None, wait_seconds: float, as_json: bool) -> None:
-    """Record the citizen's consent decision: resumes the case's waiting run.
+    """Record the citizen's consent decision, then see it acted on (order sent / letter written).
 
     genop consent CASE_NUMBER --given|--refused --by NAME [--method M] [--date D]
+
+    The decision is recorded in genop's store even while the case's consent run is still
+    starting or Prefect is busy; the run acts on it when it gets to the consent step.
     """
     if decision is None or not recorded_by:
         raise click.UsageError("give --given or --refused, and --by NAME")
@@ -243,18 +268,31 @@ def consent(case_number: str, decision: str | None, recorded_by: str | None,
     runtime = current_runtime()
     answer = ConsentAnswer(ConsentDecision(decision), ConsentMethod(method),
                            consent_cli.parse_date(decided_on), recorded_by)
-    run_id = consent_cli.consent_run_id(runtime, case_number, answer)
-    require_server(runtime.settings)
-    consent_cli.resume_with(run_id, consent_cli.answer_payload(answer), case_number)
-    state = consent_cli.wait_for_outcome(runtime, case_number, wait_seconds)
+    recorded = consent_cli.record_answer(runtime, case_number, answer)
+    state = None
+    try:
+        url = require_server(runtime.settings)
+    except ServerUnavailable:
+        url = None
+    if url is not None:
+        from genop_cli.server import prefect_settings
+
+        with prefect_settings(url):
+            state = consent_cli.see_it_acted_on(runtime, recorded, consent_cli.answer_payload(answer),
+                                                wait_seconds)
+    number = recorded.case_number
     if as_json:
-        output.emit_json({"case_number": case_number.upper(), "decision": decision, "state": state})
-    if state == "awaiting_consent":
-        _fail(f"the answer was handed to Prefect but the run consent-{case_number.upper()} has not acted "
-              f"on it within {wait_seconds:.0f} s: is `make run` serving the deployments? See the run in "
-              "the Prefect UI", EXIT_ERROR)
-    if not as_json:
-        output.console.print(f"consent {decision} recorded for {case_number.upper()}; case is now {state}")
+        output.emit_json({"case_number": number, "decision": decision,
+                          "state": state or recorded.state, "acted_on": state is not None})
+    elif state is not None:
+        output.console.print(f"consent {decision} recorded for {number}; case is now {state}")
+    else:
+        what = "the order is sent" if decision == "given" else "the refusal letter is written"
+        why = ("no Prefect server answers right now" if url is None
+               else f"its consent run has not got to it within {wait_seconds:.0f} s")
+        output.console.print(f"consent {decision} recorded for {number} in genop ({why}); {what} when "
+                             f"the run consent-{number} reaches the consent step, or by consent-reconcile "
+                             "— nothing more to do")
 
 
 @cli.command("consent-reconcile")

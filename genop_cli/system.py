@@ -15,13 +15,14 @@ import sys
 import time
 from types import FrameType
 
+from genop.errors import SettingsError
 from genop.runtime import Runtime
 from genop.settings import PROJECT_ROOT, Settings
 from genop.store.db import open_store
 from genop_cli.main import create_demo_certificates
 from genop_cli import processes
 from genop_cli.output import console, errors
-from genop_cli.server import server_is_up
+from genop_cli.server import CLIENT_RETRIES, server_is_up
 
 STARTUP_SECONDS = 120
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -45,7 +46,21 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
         "DO_NOT_TRACK": "1",
         "GENOP_HOME": str(settings.home_dir),
     })
+    for name, value in CLIENT_RETRIES.items():  # the served runs talk to a busy server patiently
+        env.setdefault(name, value)
+    if settings.prefect_database_url:
+        # SQLite answers 503 "database is locked" once several desks work at once
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = asyncpg_url(settings.prefect_database_url)
     return env
+
+
+def asyncpg_url(url: str) -> str:
+    """Prefect's server needs the asyncpg driver: postgresql://… → postgresql+asyncpg://…"""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.startswith(("postgresql", "postgres")):
+        raise SettingsError(f"GENOP_PREFECT_DATABASE_URL: {scheme or url!r} is not a PostgreSQL URL "
+                            "(postgresql://user@host:5432/prefect)")
+    return "postgresql+asyncpg://" + rest
 
 
 def uses_local_sink(settings: Settings) -> bool:

@@ -15,9 +15,11 @@ from genop.consent import (
     ConsentDecision,
     ConsentError,
     ConsentMethod,
+    first_answer_for_prefect,
     record_consent,
     register_wait,
 )
+from genop.states import CaseState
 from genop.runtime import current_runtime
 from tasks.privacy import private_errors
 from genop.store.repository import get_case
@@ -37,11 +39,20 @@ def consent_key(case_number: str, attempt: int = 0) -> str:
 
 
 @task(name="open-consent-wait", cache_policy=NO_CACHE)
-def open_consent_wait(case_number: str, flow_run_id: str) -> bool:
-    """Record which run waits for this case; False when the case no longer needs consent."""
+def open_consent_wait(case_number: str, flow_run_id: str) -> tuple[str, str | None]:
+    """Record which run waits for this case, or read the decision already recorded.
+
+    Returns the case's state and, once a decision is recorded (by `genop consent` before the
+    wait opened, or by an earlier answer), that first answer as Prefect may show it.
+    ``awaiting_consent`` with no answer means: suspend and ask.
+    """
     runtime = current_runtime()
     with runtime.store.session() as session:
-        return register_wait(session, case_number, flow_run_id, now_utc())
+        if register_wait(session, case_number, flow_run_id, now_utc()):
+            return CaseState.AWAITING_CONSENT.value, None
+        case = get_case(session, case_number)
+        first = first_answer_for_prefect(case) if case.consent_decision is not None else None
+        return case.state, first
 
 
 @task(name="record-consent", cache_policy=NO_CACHE)
@@ -55,8 +66,10 @@ def record_consent_answer(case_number: str, decision: str, method: str, decided_
         with runtime.store.session() as session:
             return record_consent(session, case_number, answer, today=today(), now=now_utc()).state
     except ConsentAlreadyRecorded:
-        get_run_logger().warning("consent for %s was already recorded; this answer is ignored",
-                                 case_number)
+        with runtime.store.session() as session:
+            first = first_answer_for_prefect(get_case(session, case_number))
+        get_run_logger().warning("this answer (%s, %s, %s) is ignored: %s was first and stands",
+                                 decision, method, decided_on, first)
         return ALREADY_RECORDED
     except ConsentError as error:
         get_run_logger().warning("consent answer for %s not accepted: %s", case_number, error.code)
@@ -66,6 +79,7 @@ def record_consent_answer(case_number: str, decision: str, method: str, decided_
 @task(name="start-consent-waits", cache_policy=NO_CACHE)
 def start_consent_waits(case_numbers: list[str], attempt: str = "0") -> list[str]:
     """One suspended consent run per case (idempotent per case and attempt)."""
+    import httpx
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
@@ -83,6 +97,12 @@ def start_consent_waits(case_numbers: list[str], attempt: str = "0") -> list[str
         except ObjectNotFound:
             logger.warning("deployment %s is not served; consent waits for %d case(s) will be opened "
                            "by the consent-reconcile flow", CONSENT_DEPLOYMENT, len(case_numbers))
+            return started
+        except httpx.HTTPError as error:  # still busy after the client's own retries
+            logger.warning("Prefect did not take the consent wait for %s (%s); it and the %d after it "
+                           "are opened by the consent-reconcile flow; a consent given meanwhile is "
+                           "recorded and acted on", number, type(error).__name__,
+                           len(case_numbers) - len(started) - 1)
             return started
         started.append(str(run.id))
         with runtime.store.session() as session:  # known at once: reconcile must not start another

@@ -101,12 +101,69 @@ def test_answer_given_like_the_ui_form_wins_and_the_cli_answer_is_refused(system
     run = suspended_run(runtime, number)
     resume_flow_run(run.id, run_input={"decision": "given", "method": "digital",
                                        "decided_on": "2026-11-03", "recorded_by": "UI Bruger"})
+    wait_for(lambda: _recorded_by(runtime, number), 60, "the form's answer to be recorded")
     late = consent(number, "--refused")
     assert late.exit_code == 1
-    assert "already" in late.stderr or "no longer open" in late.stderr
+    assert "already recorded: given (digital) on 2026-11-03, recorded by UI Bruger" in late.stderr
     wait_for(lambda: _state(runtime, number) == "forwarded", 60, "forwarding after the UI answer")
     with runtime.store.session() as session:
         assert get_case(session, number).consent_recorded_by == "UI Bruger"
+    assert len(list(system["mail"].glob("*.eml"))) == 1
+
+
+def test_consent_given_while_the_run_is_still_starting_is_recorded_and_forwarded(system):
+    """Seconds after `plan submit` the run is still Scheduled/Pending/Running: never refused."""
+    runtime = system["runtime"]
+    number = submit(EXAMPLES / "plan-example.json")
+    done = consent(number, "--given")
+    assert done.exit_code == 0, done.output
+    assert "Traceback" not in done.output
+    assert json.loads(done.stdout)["state"] == "forwarded"
+    assert len(list(system["mail"].glob("*.eml"))) == 1
+    with runtime.store.session() as session:
+        case = get_case(session, number, with_events=True)
+        assert case.consent_recorded_by == "Sagsbehandler Test"
+        assert [e.kind for e in case.events].count("forwarded") == 1
+    run = wait_for(lambda: _final_run(runtime, number), 60, "the consent run to finish")
+    assert run.state.is_completed()
+    assert "consent given (written, 2026-11-03) recorded in genop" in run.state.message
+
+
+def test_consent_recorded_without_prefect_is_acted_on_and_a_form_answer_does_not_forward_twice(
+        system, monkeypatch):
+    """The CLI records while no server answers; the form is answered afterwards with another
+    decision: the recorded consent stands, is forwarded once, and Prefect names it."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    runtime = system["runtime"]
+    number = submit(EXAMPLES / "plan-example.json")
+    run = suspended_run(runtime, number)
+    with monkeypatch.context() as offline:
+        offline.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+        recorded = consent(number, "--given")
+    assert recorded.exit_code == 0, recorded.output
+    assert json.loads(recorded.stdout) == {"case_number": number, "decision": "given",
+                                           "state": "forwarding", "acted_on": False}
+    assert list(system["mail"].glob("*.eml")) == []
+
+    resume_flow_run(run.id, run_input={"decision": "refused", "method": "digital",
+                                       "decided_on": "2026-11-02", "recorded_by": "UI Bruger"})
+    wait_for(lambda: _state(runtime, number) == "forwarded", 90, "the recorded consent to be forwarded")
+    assert len(list(system["mail"].glob("*.eml"))) == 1
+    with runtime.store.session() as session:
+        case = get_case(session, number)
+        assert (case.consent_decision, case.consent_recorded_by) == ("given", "Sagsbehandler Test")
+    finished = wait_for(lambda: _final_run(runtime, number), 60, "the consent run to finish")
+    assert "consent given (written, 2026-11-03) recorded in genop" in finished.state.message
+    assert "that first answer stands" in finished.state.message
+
+    # a second answer through the form: Prefect refuses it; the run's message names the first
+    with get_client(sync_client=True) as client:
+        second = client.resume_flow_run(run.id, run_input={
+            "decision": "refused", "method": "digital", "decided_on": "2026-11-03", "recorded_by": "X"})
+    assert second.status.value != "ACCEPT"
+    assert len(list(system["mail"].glob("*.eml"))) == 1
 
 
 def test_malformed_run_input_is_refused_and_the_wait_stays_open(system):
@@ -151,6 +208,24 @@ def test_reconcile_reopens_a_wait_prefect_lost(system):
     reopened = wait_for(lambda: (r := suspended_run(runtime, number)).id != lost.id and r, 60,
                          "a new consent wait")
     assert reopened.name == f"consent-{number}"
+
+
+def _recorded_by(runtime, number: str) -> str | None:
+    with runtime.store.session() as session:
+        return get_case(session, number).consent_recorded_by
+
+
+def _final_run(runtime, number: str):
+    """The case's consent run (as genop's store knows it) once it is in a final state."""
+    import uuid
+
+    from prefect.client.orchestration import get_client
+
+    with runtime.store.session() as session:
+        run_id = get_case(session, number).consent_run_id
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(uuid.UUID(run_id))
+    return run if run.state and run.state.is_final() else None
 
 
 def _state(runtime, number: str) -> str:
