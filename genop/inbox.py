@@ -89,6 +89,18 @@ def original_names(batch: Path) -> dict[str, str]:
         return {}
 
 
+class SourceNames:
+    """The names files came with, from their batches' manifests (each read once)."""
+
+    def __init__(self) -> None:
+        self._manifests: dict[Path, dict[str, str]] = {}
+
+    def __call__(self, path: Path) -> str:
+        if path.parent not in self._manifests:
+            self._manifests[path.parent] = original_names(path.parent)
+        return self._manifests[path.parent].get(path.name) or display_name(path.name)
+
+
 def _plan_names(batch: Path, originals: Iterable[str]) -> list[tuple[str, str]]:
     """Reserve neutral names for ``originals`` in the manifest *before* any file is moved,
     so a crash in between leaves no file whose original name is unknown."""

@@ -34,10 +34,9 @@ from genop.errors import PlanError
 from genop.inbox import (
     MAX_BATCH_ATTEMPTS,
     Folders,
+    SourceNames,
     archive_processed,
-    display_name,
     is_plan_candidate,
-    original_names,
     quarantine_file,
     quarantine_target,
 )
@@ -156,7 +155,7 @@ class Intake:
         return outcomes
 
     def _take_in_chunk(self, paths: Sequence[Path], as_of: date, give_up: bool) -> list[IntakeOutcome]:
-        names = _SourceNames()
+        names = SourceNames()
         received: list[_Received] = []
         rejected: list[_Rejected] = []
         for path in paths:
@@ -257,18 +256,6 @@ class Intake:
                 if attempt == _WRITE_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
-
-
-class _SourceNames:
-    """The names files came with, from their batches' manifests (read once per batch)."""
-
-    def __init__(self) -> None:
-        self._manifests: dict[Path, dict[str, str]] = {}
-
-    def __call__(self, path: Path) -> str:
-        if path.parent not in self._manifests:
-            self._manifests[path.parent] = original_names(path.parent)
-        return self._manifests[path.parent].get(path.name) or display_name(path.name)
 
 
 class _Recorder:
