@@ -146,7 +146,7 @@ def decide_scope(plan: Plan, agreement: Agreement, *, geriatric_quota_open: bool
         if blocked is None:
             route = _route_for_group(group_key, group.covered, group.default_route, agreement,
                                      geriatric_quota_open, reasons, complete=not missing)
-        elif not group.covered:
+        elif not group.covered and blocked is Route.REJECTED:  # one more reason to reject it
             route = _route_for_group(group_key, False, group.default_route, agreement, False, reasons)
 
     if blocked is not None:

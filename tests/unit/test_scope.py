@@ -233,3 +233,9 @@ def test_a_100000_character_plan_id_is_refused(agreement):
         validate_for_intake(make_plan(plan_id="P" * 100_000), agreement, as_of=date(2026, 11, 3))
     assert err.value.code == "field_too_long"
     assert "plan_id is 100,000 characters long" in err.value.message
+
+
+def test_a_regional_plan_of_an_uncovered_group_is_not_told_it_is_rejected(agreement):
+    decision = decide_scope(make_plan(level="specialiseret", diagnosis_group="gynaecology"), agreement)
+    assert decision.route is Route.REGION
+    assert not any("rejected" in r for r in decision.reasons), decision.reasons
