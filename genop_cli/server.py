@@ -28,7 +28,9 @@ CLIENT_RETRIES = {
     # these make it patient enough for a loaded server (2+4+…+64 s ≈ 2 minutes in all).
     "PREFECT_CLIENT_MAX_RETRIES": "6",
     "PREFECT_CLIENT_RETRY_JITTER_FACTOR": "0.5",
-    "PREFECT_CLIENT_RETRY_EXTRA_CODES": "504",
+    # 500: a loaded server answers it when its database pool times out (QueuePool limit …
+    # reached); the calls genop makes are idempotent (idempotency keys, state proposals)
+    "PREFECT_CLIENT_RETRY_EXTRA_CODES": "500,504",
 }
 """Set for the CLI's Prefect calls and in the environment of the served process."""
 

@@ -51,6 +51,10 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
     if settings.prefect_database_url:
         # SQLite answers 503 "database is locked" once several desks work at once
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = asyncpg_url(settings.prefect_database_url)
+        # Prefect's default pool (5 + 10 overflow, 30 s) runs dry under a batch of thousands of runs
+        env.setdefault("PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE", "10")
+        env.setdefault("PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW", "20")
+        env.setdefault("PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_TIMEOUT", "60")
     return env
 
 

@@ -78,9 +78,13 @@ def record_consent_answer(case_number: str, decision: str, method: str, decided_
 
 @task(name="start-consent-waits", cache_policy=NO_CACHE)
 def start_consent_waits(case_numbers: list[str], attempt: str = "0") -> list[str]:
-    """One suspended consent run per case (idempotent per case and attempt)."""
+    """One suspended consent run per case (idempotent per case and attempt).
+
+    One API call per case (the deployment is read once): a batch of 2,000 plans must not
+    triple the load on a busy server.
+    """
     import httpx
-    from prefect.deployments import run_deployment
+    from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
     logger = get_run_logger()
@@ -89,24 +93,27 @@ def start_consent_waits(case_numbers: list[str], attempt: str = "0") -> list[str
         # the case's creation time makes the key unique even if a case store is ever reset
         created = {n: int(get_case(session, n).created_at.timestamp()) for n in case_numbers}
     started: list[str] = []
-    for number in case_numbers:
+    with get_client(sync_client=True) as client:
         try:
-            run = run_deployment(CONSENT_DEPLOYMENT, parameters={"case_number": number}, timeout=0,
-                                 as_subflow=False,
-                                 idempotency_key=f"{consent_key(number)}-{created[number]}-{attempt}")
+            deployment = client.read_deployment_by_name(CONSENT_DEPLOYMENT)
         except ObjectNotFound:
             logger.warning("deployment %s is not served; consent waits for %d case(s) will be opened "
                            "by the consent-reconcile flow", CONSENT_DEPLOYMENT, len(case_numbers))
             return started
-        except httpx.HTTPError as error:  # still busy after the client's own retries
-            logger.warning("Prefect did not take the consent wait for %s (%s); it and the %d after it "
-                           "are opened by the consent-reconcile flow; a consent given meanwhile is "
-                           "recorded and acted on", number, type(error).__name__,
-                           len(case_numbers) - len(started) - 1)
-            return started
-        started.append(str(run.id))
-        with runtime.store.session() as session:  # known at once: reconcile must not start another
-            register_wait(session, number, str(run.id), now_utc())
+        for number in case_numbers:
+            try:
+                run = client.create_flow_run_from_deployment(
+                    deployment.id, parameters={"case_number": number},
+                    idempotency_key=f"{consent_key(number)}-{created[number]}-{attempt}")
+            except httpx.HTTPError as error:  # still busy after the client's own retries
+                logger.warning("Prefect did not take the consent wait for %s (%s); it and the %d after "
+                               "it are opened by the consent-reconcile flow; a consent given meanwhile "
+                               "is recorded and acted on", number, type(error).__name__,
+                               len(case_numbers) - len(started) - 1)
+                break
+            started.append(str(run.id))
+            with runtime.store.session() as session:  # known at once: reconcile must not start another
+                register_wait(session, number, str(run.id), now_utc())
     if started:
         logger.info("opened %d consent wait(s)", len(started))
     return started

@@ -149,6 +149,7 @@ def test_make_run_puts_prefects_database_on_postgresql_when_configured(monkeypat
     env = prefect_environment(Settings())
     assert env["PREFECT_API_DATABASE_CONNECTION_URL"] == "postgresql+asyncpg://genop@127.0.0.1:5432/prefect"
     assert env["PREFECT_CLIENT_MAX_RETRIES"] == "6"
+    assert env["PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE"] == "10"
     monkeypatch.setenv("GENOP_PREFECT_DATABASE_URL", "sqlite:///prefect.db")
     with pytest.raises(SettingsError, match="GENOP_PREFECT_DATABASE_URL"):
         prefect_environment(Settings())
