@@ -70,7 +70,7 @@ def test_a_folder_without_plan_files_is_refused(home: Path, tmp_path: Path) -> N
 
 
 def test_stage_copy_takes_only_the_accepted_files_of_a_folder(tmp_path: Path) -> None:
-    from genop.inbox import Folders, stage_copy
+    from genop.inbox import Folders, batch_files, original_names, stage_copy
 
     source = tmp_path / "in"
     source.mkdir()
@@ -78,4 +78,5 @@ def test_stage_copy_takes_only_the_accepted_files_of_a_folder(tmp_path: Path) ->
     (source / "notes.txt").write_text("x")
     folders = Folders(*(tmp_path / name for name in ("inbox", "staging", "processed", "quarantine")))
     batch = stage_copy(source, folders, accept=lambda path: path.name in plan_files(source))
-    assert sorted(p.name for p in batch.iterdir()) == ["plan.json"]
+    assert [p.name for p in batch_files(batch)] == ["0001.json"]
+    assert original_names(batch) == {"0001.json": "plan.json"}
