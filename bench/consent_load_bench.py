@@ -28,8 +28,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         report = Path(work) / "figures.json"
-        env = {**os.environ, "GENOP_LOAD_PLANS": str(args.plans), "GENOP_LOAD_CONSENTS": str(args.consents),
-               "GENOP_LOAD_REPORT": str(report)}
+        env = {**os.environ, "CONSENT_LOAD_PLANS": str(args.plans), "CONSENT_LOAD_CONSENTS": str(args.consents),
+               "CONSENT_LOAD_REPORT": str(report)}
         run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                               "tests/flows/test_consent_load.py"], cwd=ROOT, env=env)
         if not report.exists():

@@ -9,7 +9,7 @@ own database is PostgreSQL (tests/conftest.py), as `make run` uses it for severa
 Sizes: in `make test` 100 plans and 40 consents (10 at a time), so the suite stays within
 minutes — on a shared 2-core machine each served consent run costs a process start, and
 2,000 of them take far longer than a test should. The full 2,000 plans / 200 consents run
-with GENOP_LOAD_PLANS / GENOP_LOAD_CONSENTS, which bench/consent_load_bench.py sets (it
+with CONSENT_LOAD_PLANS / CONSENT_LOAD_CONSENTS, which bench/consent_load_bench.py sets (it
 runs this test and prints the figures it measures).
 """
 
@@ -34,8 +34,8 @@ from genop.store.models import Case, OutboxMessage
 from genop_cli.main import cli
 from tests.flows.helpers import AS_OF, wait_for
 
-PLANS = int(os.environ.get("GENOP_LOAD_PLANS", "100"))
-CONSENTS = int(os.environ.get("GENOP_LOAD_CONSENTS", "40"))
+PLANS = int(os.environ.get("CONSENT_LOAD_PLANS", "100"))
+CONSENTS = int(os.environ.get("CONSENT_LOAD_CONSENTS", "40"))
 CONCURRENCY = 10
 FORWARDING_DEADLINE = 60 * 40
 """Generous: the served process opens waits 5 at a time; on a loaded 2-core machine slowly."""
@@ -50,8 +50,8 @@ def patient_clients(monkeypatch):
         monkeypatch.setenv(name, value)
 
 
-@pytest.mark.skipif(os.environ.get("GENOP_LOAD_TEST") != "1" and "GENOP_LOAD_PLANS" not in os.environ,
-                    reason="the consent load test runs with GENOP_LOAD_TEST=1 (or bench/consent_load_bench.py)")
+@pytest.mark.skipif(os.environ.get("CONSENT_LOAD_TEST") != "1" and "CONSENT_LOAD_PLANS" not in os.environ,
+                    reason="the consent load test runs with CONSENT_LOAD_TEST=1 (or bench/consent_load_bench.py)")
 @pytest.mark.timeout(FORWARDING_DEADLINE + 60 * 30)
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_consents_given_before_during_and_after_the_waits_open_are_each_forwarded_once(
@@ -111,7 +111,7 @@ def test_consents_given_before_during_and_after_the_waits_open_are_each_forwarde
         "cli_seconds_median": round(sorted(i.seconds for i in invocations)[len(invocations) // 2], 1),
     }
     print("\nconsent load figures: " + json.dumps(figures))
-    report = os.environ.get("GENOP_LOAD_REPORT")
+    report = os.environ.get("CONSENT_LOAD_REPORT")
     if report:
         Path(report).write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
