@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import click
 from genop.cases import case_view
 from genop.clock import parse_as_of
 from genop.consent import ConsentAnswer, ConsentDecision, ConsentMethod
+from genop.errorlog import record_private_error
 from genop.errors import CaseNotFound, GenopError
 from genop.files import use_private_umask
 from genop.states import CaseState
@@ -51,21 +50,16 @@ class GenopGroup(click.Group):
         except GenopError as exc:
             _fail(exc.message, EXIT_ERROR)
         except Exception as exc:  # noqa: BLE001 - the edge: Prefect/HTTP errors, a failed run
-            _keep_details(exc)
-            _fail(describe_failure(exc, os.environ.get("PREFECT_API_URL")), EXIT_PREFECT)
+            reference = _keep_details(exc)
+            _fail(describe_failure(exc, os.environ.get("PREFECT_API_URL")) + reference, EXIT_PREFECT)
 
 
-def _keep_details(exc: BaseException) -> None:
-    """The traceback goes to a private log file for whoever looks into it, not to the screen."""
+def _keep_details(exc: BaseException) -> str:
+    """The traceback goes to genop's private error log, not to the screen; returns its reference."""
     try:
-        log = current_runtime().settings.home_dir / "logs" / "cli-errors.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as handle:
-            handle.write(f"--- {datetime.now(UTC).isoformat(timespec='seconds')}\n")
-            handle.write("".join(traceback.format_exception(exc)))
+        return " (reference " + record_private_error(current_runtime().settings.error_log, "genop CLI", exc) + ")"
     except (OSError, GenopError):
-        pass  # the one line on screen is what matters
+        return ""  # the one line on screen is what matters
 
 
 def _fail(message: str, code: int) -> None:

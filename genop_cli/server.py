@@ -114,9 +114,9 @@ def describe_failure(exc: Exception, url: str | None) -> str:
                     "in a few minutes (with several desks, run Prefect on PostgreSQL: "
                     "GENOP_PREFECT_DATABASE_URL)")
         return (f"{where} refused the request (HTTP {status}); see the Prefect UI and "
-                "$GENOP_HOME/logs/cli-errors.log")
+                "$GENOP_HOME/logs/errors.log")
     if isinstance(exc, httpx.HTTPError):
         return (f"could not talk to {where} ({type(exc).__name__}); check that `make run` is up "
                 "and try again")
     return (f"the run failed ({type(exc).__name__}); see the run in the Prefect UI and "
-            "$GENOP_HOME/logs/cli-errors.log, then try again")
+            "$GENOP_HOME/logs/errors.log, then try again")

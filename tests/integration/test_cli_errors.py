@@ -70,7 +70,7 @@ def test_a_busy_server_is_told_apart_from_a_failed_request(runtime, monkeypatch)
 def test_the_traceback_is_kept_in_a_private_log_not_on_screen(runtime, monkeypatch):
     result = _invoke_with_failing_flow(monkeypatch, httpx.ReadTimeout("timed out"))
     assert "Traceback" not in result.stderr
-    log = runtime.settings.home_dir / "logs" / "cli-errors.log"
+    log = runtime.settings.home_dir / "logs" / "errors.log"
     assert "httpx.ReadTimeout: timed out" in log.read_text(encoding="utf-8")
     assert log.stat().st_mode & 0o077 == 0
 
