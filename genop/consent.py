@@ -33,6 +33,10 @@ class ConsentMethod(StrEnum):
     IN_PERSON_WITH_WRITTEN_CONFIRMATION = "in_person_with_written_confirmation"
 
 
+RECORDED_BY_MAX = 128
+"""As the store's column and the consent form allow."""
+
+
 class ConsentError(GenopError):
     code = "consent_error"
 
@@ -53,6 +57,9 @@ def validate_answer(answer: ConsentAnswer, *, today: date) -> None:
     if not answer.recorded_by.strip():
         raise ConsentError("consent must name the person recording it (recorded by)",
                            code="consent_invalid")
+    if len(answer.recorded_by.strip()) > RECORDED_BY_MAX:
+        raise ConsentError(f"the name of the person recording the consent is longer than {RECORDED_BY_MAX} "
+                           "characters", code="consent_invalid")
     if answer.decided_on > today:
         raise ConsentError(f"consent date {answer.decided_on} is in the future (today is {today})",
                            code="consent_invalid")

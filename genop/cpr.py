@@ -117,7 +117,7 @@ def has_cpr_shape(text: str) -> bool:
 
 def redact_cpr(text: str) -> str:
     """``text`` with every CPR-shaped run replaced by ``XXXXXX-XXXX`` (log lines, run names)."""
-    return _CPR_IN_TEXT.sub(REDACTED, text)
+    return _CPR_SHAPE.sub(REDACTED, text)
 
 
 def _shape_of(text: str) -> str:

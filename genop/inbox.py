@@ -161,7 +161,10 @@ def claim_inbox(folders: Folders, *, limit: int | None = None) -> Path | None:
             os.rename(folders.inbox / original, batch / neutral)
         except FileNotFoundError:
             continue
-        make_private(batch / neutral)
+        try:
+            make_private(batch / neutral)
+        except OSError:
+            pass  # a file another account owns (a shared drop folder): private in its 0700 batch
     return batch
 
 
@@ -179,6 +182,13 @@ def count_attempt(batch: Path) -> int:
     attempt = batch_attempts(batch) + 1
     write_atomically(batch / ATTEMPTS, str(attempt).encode("ascii"))
     return attempt
+
+
+def forget_attempt(batch: Path) -> None:
+    """The last attempt failed for a reason that is not the batch's (the store was down)."""
+    attempts = batch_attempts(batch)
+    if attempts > 0:
+        write_atomically(batch / ATTEMPTS, str(attempts - 1).encode("ascii"))
 
 
 def batch_attempts(batch: Path) -> int:

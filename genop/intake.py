@@ -49,7 +49,9 @@ from genop.store.repository import allocate_case_numbers, append_event, cases_by
 
 CHUNK_SIZE = 500
 _WRITE_ATTEMPTS = 3
-_UNREACHABLE_STORE = (OperationalError, InterfaceError)
+STORE_UNREACHABLE = (OperationalError, InterfaceError)
+"""The store itself cannot be reached: no file's fault, so no file is quarantined for it."""
+_UNREACHABLE_STORE = STORE_UNREACHABLE
 """The store itself failing (down, locked, disconnected): no file's fault, so the batch is retried."""
 
 

@@ -151,8 +151,12 @@ def letter_writer(folder: Path) -> Callable[[OutboxMessage], str]:
         if row.raw is None or row.document_path is None:
             raise GenopError(f"letter {row.key} has no content", code="outbox_empty")
         target = Path(row.document_path)
-        if not target.exists() or target.read_bytes() != row.raw:
-            write_atomically(target, row.raw)
+        try:
+            if not target.exists() or target.read_bytes() != row.raw:
+                write_atomically(target, row.raw)
+        except OSError as exc:
+            raise TemporaryDeliveryError(f"letter {row.key} could not be written ({exc.strerror}); "
+                                         "it is tried again", code="letter_unwritable") from exc
         return f"written to {target}"
     return write
 

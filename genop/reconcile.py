@@ -28,6 +28,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from genop.completion import FINAL_STATUS, FINAL_STATUS_DRAGOR
+from genop.errorlog import record_private_error
 from genop.errors import GenopError, TemporaryDeliveryError
 from genop.forwarding import LETTER_SENT, ORDER, REFUSAL_LETTER, letter_sent, mark_forward_failed, mark_forwarded
 from genop.outbox import Status, awaiting_delivery, deliver, letter_writer, smtp_sender, smtp_settings_of
@@ -156,23 +157,26 @@ def deliver_undelivered(store: Store, settings: Settings, outbox_id: int,
         with store.session() as session:
             record_undeliverable(session, outbox_id, error, now())
         return DeliveryOutcome.FAILED
+    except Exception as exc:  # noqa: BLE001 - one row's surprise must not stop reconcile for every case
+        record_private_error(settings.error_log, f"reconcile delivery of outbox {outbox_id}", exc)
+        return DeliveryOutcome.LEFT_PENDING
 
 
 @dataclass(frozen=True)
 class StuckCases:
     unforwarded: list[str]
-    """Consent given, the order never sent: the run died before or while preparing it."""
+    """Consent given, the order never composed: the run died before or while preparing it."""
     unlettered: list[str]
-    """Consent refused, the refusal letter never written."""
+    """Consent refused, the refusal letter never composed."""
 
 
 def cases_stuck_after_consent(session: Session, now: datetime) -> StuckCases:
-    """Cases idle for ``STUCK_AFTER`` since the consent whose next message was never sent."""
+    """Cases idle for ``STUCK_AFTER`` since the consent whose next message was never composed."""
     cutoff = now - STUCK_AFTER
 
     def not_sent(purpose: str):  # noqa: ANN202 - a SQL condition
-        return ~exists().where(OutboxMessage.case_id == Case.id, OutboxMessage.purpose == purpose,
-                               OutboxMessage.status == Status.SENT)
+        # never composed: a composed row, pending or failing, is delivering's job, not a new run's
+        return ~exists().where(OutboxMessage.case_id == Case.id, OutboxMessage.purpose == purpose)
 
     def numbers(state: CaseState, purpose: str) -> list[str]:
         return list(session.scalars(select(Case.case_number).where(

@@ -121,7 +121,7 @@ def plan_files(path: Path) -> set[str]:
         problem = _file_problem(path)
         if problem:
             raise GenopError(f"{path} {problem}: {_PLAN_FILE}; nothing was copied", code="not_a_plan_file")
-        return {path.name}
+        return {path.resolve().name}  # stage_copy works on the resolved file
     if not path.is_dir():
         raise GenopError(f"{path} is neither a file nor a folder; nothing was copied", code="not_a_plan_file")
     taken: set[str] = set()

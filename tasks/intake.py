@@ -26,10 +26,11 @@ from genop.inbox import (
     claim_inbox,
     close_batch as close_staged_batch,
     count_attempt,
+    forget_attempt,
     stage_copy,
     stale_batches,
 )
-from genop.intake import IntakeOutcome, summarise
+from genop.intake import STORE_UNREACHABLE, IntakeOutcome, summarise
 from genop.runtime import current_runtime
 from tasks.privacy import private_errors
 
@@ -49,6 +50,7 @@ def stage_plans(path: str) -> str:
 
 
 @task(name="claim-inbox", cache_policy=NO_CACHE)
+@private_errors
 def claim_inbox_batches(limit: int | None = None) -> list[str]:
     """Batches to take in: the inbox's new files first, then any a crash left behind — so a
     batch that keeps failing never holds up newer files."""
@@ -73,7 +75,11 @@ def take_in_plans(batch: str, names: list[str], as_of: date | None) -> list[Inta
     runtime = current_runtime()
     paths = [Path(batch) / name for name in names if (Path(batch) / name).exists()]
     give_up = batch_attempts(Path(batch)) > MAX_BATCH_ATTEMPTS
-    outcomes = runtime.intake.take_in(paths, parse_as_of(as_of), give_up=give_up)
+    try:
+        outcomes = runtime.intake.take_in(paths, parse_as_of(as_of), give_up=give_up)
+    except STORE_UNREACHABLE:
+        forget_attempt(Path(batch))  # an outage of the store must not use up the batch's attempts
+        raise
     get_run_logger().info("took in %d file(s) of batch %s: %s", len(outcomes), Path(batch).name,
                           summarise(outcomes))
     return outcomes

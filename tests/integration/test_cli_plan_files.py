@@ -80,3 +80,14 @@ def test_stage_copy_takes_only_the_accepted_files_of_a_folder(tmp_path: Path) ->
     batch = stage_copy(source, folders, accept=lambda path: path.name in plan_files(source))
     assert [p.name for p in batch_files(batch)] == ["0001.json"]
     assert original_names(batch) == {"0001.json": "plan.json"}
+
+
+def test_a_symlinked_plan_file_is_taken_under_its_targets_name(tmp_path: Path) -> None:
+    from genop_cli.main import plan_files
+
+    target = tmp_path / "plans" / "real.json"
+    target.parent.mkdir()
+    target.write_text('{"plan_id": "x"}')
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    assert plan_files(link) == {"real.json"}

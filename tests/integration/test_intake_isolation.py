@@ -133,3 +133,29 @@ def test_a_batch_that_failed_too_often_has_its_files_quarantined_not_retried(run
     with runtime.store.session() as session:
         row = session.scalars(select(QuarantinedFile)).one()
     assert Path(row.stored_path).exists() and "genop plan submit" in row.reason
+
+
+def test_an_outage_of_the_store_does_not_use_up_a_batchs_attempts(runtime, tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from genop.errors import GenopError
+    from genop.inbox import batch_attempts
+    from tasks.intake import take_in_plans
+
+    folder = tmp_path / "in"
+    write_plan(folder, "p.json", plan_id="GOP-OUTAGE")
+    batch = _stage(runtime, folder)
+    count_attempt(batch)
+
+    def store_down(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    from genop.intake import Intake
+
+    monkeypatch.setattr(Intake, "take_in", store_down)
+    try:
+        take_in_plans.fn(str(batch), [p.name for p in batch_files(batch)], AS_OF)
+    except GenopError:
+        pass
+    assert batch_attempts(batch) == 0
+    assert [p.name for p in batch_files(batch)] == ["0001.json"]  # nothing quarantined, nothing lost

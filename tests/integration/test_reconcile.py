@@ -67,3 +67,40 @@ def test_a_free_choice_letter_composed_but_never_written_is_written_once_by_reco
     _, _, row = case_facts(certified, number, FREE_CHOICE_LETTER)
     [letter] = (certified.settings.letters_dir / number).glob("*.html")
     assert row.status == "sent" and letter.read_bytes() == row.raw
+
+
+def test_a_case_whose_order_is_composed_but_unsent_is_left_to_delivery_not_forwarded_again(certified, tmp_path):
+    number, _ = _prepared_order(certified, tmp_path)
+    with certified.store.session() as session:  # delivering the composed row is step 2's work
+        stuck = cases_stuck_after_consent(session, now_utc() + timedelta(minutes=16))
+    assert number not in stuck.unforwarded
+
+
+def test_a_surprise_while_delivering_one_row_leaves_it_pending_and_reconcile_goes_on(certified, tmp_path,
+                                                                                    monkeypatch):
+    import genop.reconcile
+
+    number, outbox_id = _prepared_order(certified, tmp_path)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(genop.reconcile, "deliver", broken)
+    later = now_utc() + LEASE + timedelta(seconds=5)
+    outcome = deliver_undelivered(certified.store, certified.settings, outbox_id, lambda: later)
+    assert outcome == DeliveryOutcome.LEFT_PENDING
+    assert "disk on fire" in certified.settings.error_log.read_text(encoding="utf-8")
+    state, _, row = case_facts(certified, number, ORDER)
+    assert (state, row.status) == ("forwarding", "pending")
+
+
+def test_a_letter_that_cannot_be_written_is_a_temporary_failure(tmp_path):
+    import pytest
+
+    from genop.errors import TemporaryDeliveryError
+    from genop.outbox import letter_writer
+
+    (tmp_path / "not-a-folder").write_text("x")
+    row = OutboxMessage(key="letter:x", raw=b"letter", document_path=str(tmp_path / "not-a-folder" / "l.html"))
+    with pytest.raises(TemporaryDeliveryError):
+        letter_writer(tmp_path)(row)

@@ -193,3 +193,7 @@ def test_cpr_value_is_immutable() -> None:
     cpr = CPR(digits="0101451234", birth_date=date(1945, 1, 1))
     with pytest.raises(AttributeError):
         cpr.digits = "0202021234"  # type: ignore[misc]
+
+
+def test_redaction_covers_a_cpr_written_with_a_space_dot_or_underscore() -> None:
+    assert redact_cpr("plan_120356_1118_x 010145 1234 010145.1234") == "plan_XXXXXX-XXXX_x XXXXXX-XXXX XXXXXX-XXXX"
