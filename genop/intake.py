@@ -51,7 +51,6 @@ CHUNK_SIZE = 500
 _WRITE_ATTEMPTS = 3
 STORE_UNREACHABLE = (OperationalError, InterfaceError)
 """The store itself cannot be reached: no file's fault, so no file is quarantined for it."""
-_UNREACHABLE_STORE = STORE_UNREACHABLE
 """The store itself failing (down, locked, disconnected): no file's fault, so the batch is retried."""
 
 
@@ -137,12 +136,11 @@ def _safe_text(text: str, limit: int | None = None) -> str:
 class Intake:
     """The intake service: parse, decide, record. Used by the intake flows' tasks."""
 
-    def __init__(self, store: Store, agreement: Agreement, folders: Folders, *,
-                 error_log: Path | None = None) -> None:
+    def __init__(self, store: Store, agreement: Agreement, folders: Folders, *, error_log: Path) -> None:
         self.store = store
         self.agreement = agreement
         self.folders = folders
-        self.error_log = error_log or folders.staging.parent / "logs" / "errors.log"
+        self.error_log = error_log  # Settings.error_log: genop's one private error log
 
     def take_in(self, paths: Sequence[Path], as_of: date, *, give_up: bool = False) -> list[IntakeOutcome]:
         """Take in staged files: record cases (or quarantine), then archive the files.
@@ -199,7 +197,7 @@ class Intake:
         target = quarantine_target(item.path, self.folders)
         try:
             row_id, code = self._quarantine_row(item, target, now, item.error.code, item.error.message)
-        except _UNREACHABLE_STORE:
+        except STORE_UNREACHABLE:
             raise
         except Exception as exc:  # noqa: BLE001 - the reason itself could not be kept: keep a plain one
             fallback = self._unexpected(item.path, item.source_name, "quarantining it", exc)
@@ -230,7 +228,7 @@ class Intake:
             return [], []
         try:
             return self._record_with_retry(received, as_of), []
-        except _UNREACHABLE_STORE:
+        except STORE_UNREACHABLE:
             raise
         except Exception:  # noqa: BLE001 - a file's data the store refused: find which one
             return self._record_one_by_one(received, as_of)
@@ -242,7 +240,7 @@ class Intake:
         for item in received:
             try:
                 outcomes += self._record_with_retry([item], as_of)
-            except _UNREACHABLE_STORE:
+            except STORE_UNREACHABLE:
                 raise
             except Exception as exc:  # noqa: BLE001 - this file, and only it, is quarantined
                 failed.append(self._unexpected(item.path, item.source_name, "recording it", exc))
