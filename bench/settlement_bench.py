@@ -25,10 +25,10 @@ CODES = ("BLNA", "BLNR1", "BTP", "BRA", "AAF6")
 
 
 def bench(label: str, url: str, courses: int, visits: int, work: Path) -> None:
-    from genop import billing, regulation
+    from genop.settlement import ledger, regulation
     from genop.config import load_agreement
     from genop.settings import PROJECT_ROOT
-    from genop.settlement_documents import write_files
+    from genop.settlement.documents import write_files
     from genop.store.db import Store
 
     agreement = load_agreement(PROJECT_ROOT / "config" / "agreement.yaml")
@@ -41,18 +41,18 @@ def bench(label: str, url: str, courses: int, visits: int, work: Path) -> None:
                        completed_on=date(2026, 11, 1 + n % 28),
                        visits=[(date(2026, 10, 1 + v % 28), CODES[(n + v) % len(CODES)]) for v in range(visits)])
     with store.session() as session:
-        billing.record_aconto(session, agreement, month="2026-11", as_of=date(2026, 11, 2), folder=folder, now=now)
+        ledger.record_aconto(session, agreement, month="2026-11", as_of=date(2026, 11, 2), folder=folder, now=now)
 
     started = time.perf_counter()
     with store.session() as session:
-        outcome = billing.settle(session, agreement, month="2026-11", invoice_date=date(2026, 12, 1),
+        outcome = ledger.settle(session, agreement, month="2026-11", invoice_date=date(2026, 12, 1),
                                  folder=folder, now=now)
     write_files(outcome.documents)
     settle = time.perf_counter() - started
 
     started = time.perf_counter()
     with store.session() as session:
-        again = billing.settle(session, agreement, month="2026-11", invoice_date=date(2026, 12, 1),
+        again = ledger.settle(session, agreement, month="2026-11", invoice_date=date(2026, 12, 1),
                                folder=folder, now=now)
         assert not again.new
     rerun = time.perf_counter() - started

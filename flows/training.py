@@ -27,7 +27,7 @@ from tasks.training import (
 
 
 def _deliver(outbox_ids: list[int]) -> list[str]:
-    """Send each composed mail (exactly once, see genop.outbox); failures are left pending."""
+    """Send each composed mail (exactly once, see genop.mail.outbox); failures are left pending."""
     problems: list[str] = []
     for outbox_id in outbox_ids:
         try:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from genop.config import Agreement
 from genop.errors import GenopError
 from genop.plans import IsoDate
-from genop.securemail import Attachment, SecureMail, compose, contact_of
+from genop.mail.compose import Attachment, SecureMail, compose, contact_of
 from genop.settings import Settings
 from genop.states import CaseState
 from genop.store.models import Case, FinalStatus, OutboxMessage

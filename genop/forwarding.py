@@ -3,7 +3,7 @@ letter (§6).
 
 The order is the plan as received plus a readable rendering, in a Danish mail signed
 with Tårnby's certificate and encrypted to Copenhagen's. It is prepared once into the
-outbox (fixed Message-ID, exact bytes) and then delivered by ``genop.outbox``. Any
+outbox (fixed Message-ID, exact bytes) and then delivered by ``genop.mail.outbox``. Any
 certificate problem stops it — there is no plaintext fallback.
 """
 
@@ -18,9 +18,9 @@ from genop.clock import local
 from genop.config import Agreement
 from genop.cpr import parse_cpr
 from genop.errors import GenopError
-from genop.outbox import find
+from genop.mail.outbox import find
 from genop.plans import Plan
-from genop.securemail import Attachment, SecureMail, compose, compose_letter, contact_of, outbox_key
+from genop.mail.compose import Attachment, SecureMail, compose, compose_letter, contact_of, outbox_key
 from genop.settings import Settings
 from genop.states import CaseState
 from genop.store.models import Case, CaseEvent, OutboxMessage, PlanDocument

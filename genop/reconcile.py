@@ -7,7 +7,7 @@ case is ``forwarded``). A process killed between any two leaves the step half-do
 reconcile finishes it without sending anything twice:
 
 - a row composed but not delivered — ``pending``, or claimed by a worker whose lease
-  ran out — is delivered (``genop.outbox``: the claim lets one worker send; a retry after
+  ran out — is delivered (``genop.mail.outbox``: the claim lets one worker send; a retry after
   the SMTP server's 250 carries the same Message-ID, which the receiver drops);
 - a row ``sent`` whose consequence the case does not show yet gets it (``AFTER_SENT``).
   That is idempotent and needs no waiting: the row says it was sent.
@@ -31,7 +31,7 @@ from genop.completion import FINAL_STATUS, FINAL_STATUS_DRAGOR
 from genop.errorlog import record_private_error
 from genop.errors import GenopError, TemporaryDeliveryError
 from genop.forwarding import LETTER_SENT, ORDER, REFUSAL_LETTER, letter_sent, mark_forward_failed, mark_forwarded
-from genop.outbox import Status, awaiting_delivery, deliver, letter_writer, smtp_sender, smtp_settings_of
+from genop.mail.outbox import Status, awaiting_delivery, deliver, letter_writer, smtp_sender, smtp_settings_of
 from genop.settings import Settings
 from genop.states import CaseState
 from genop.store.db import Store
@@ -44,7 +44,7 @@ STUCK_AFTER = timedelta(minutes=15)
 
 RECONCILED_CHANNELS = ("smtp", "letter")
 """Delivered here; NemHandel hand-offs (channel ``nemhandel``) have their own catch-up,
-``genop.settlement_documents.hand_off``, which reconcile runs as well."""
+``genop.settlement.documents.hand_off``, which reconcile runs as well."""
 
 
 class AfterSent(StrEnum):

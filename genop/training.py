@@ -16,7 +16,7 @@ from genop.clock import COPENHAGEN, local
 from genop.config import Agreement
 from genop.errors import GenopError
 from genop.plans import Plan
-from genop.securemail import SecureMail, compose, compose_letter, contact_of
+from genop.mail.compose import SecureMail, compose, compose_letter, contact_of
 from genop.settings import Settings
 from genop.states import CaseState
 from genop.store.models import Case, CaseEvent, OutboxMessage

@@ -30,7 +30,7 @@ from genop.config import Agreement, Party
 from genop.errors import ConfigError, GenopError
 from genop.forwarding import latest_document
 from genop.plans import Plan
-from genop.securemail import SecureMail, compose, contact_of, outbox_key
+from genop.mail.compose import SecureMail, compose, contact_of, outbox_key
 from genop.settings import Settings
 from genop.states import CaseState
 from genop.store.models import Case, OutboxMessage, TransportBooking

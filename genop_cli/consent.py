@@ -23,9 +23,9 @@ from genop.clock import now_utc, today
 from genop.consent import ConsentAnswer, record_consent
 from genop.errors import GenopError
 from genop.forwarding import REFUSAL_LETTER
-from genop.outbox import Status
+from genop.mail.outbox import Status
 from genop.runtime import Runtime
-from genop.securemail import outbox_key
+from genop.mail.compose import outbox_key
 from genop.states import CaseState
 from genop.store.models import OutboxMessage
 from genop.store.repository import get_case

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from genop.cases import case_view
+from genop.case_view import case_view
 from genop.clock import parse_as_of
 from genop.consent import ConsentAnswer, ConsentDecision, ConsentMethod
 from genop.errorlog import record_private_error
@@ -22,7 +22,7 @@ from genop.files import use_private_umask
 from genop.states import CaseState
 from genop.inbox import is_plan_candidate, stage_copy
 from genop.plans import plan_file_problem
-from genop.outbox import list_messages, outbox_view
+from genop.mail.outbox import list_messages, outbox_view
 from genop.runtime import Runtime, current_runtime
 from genop.store.repository import get_case, list_cases, quarantined_files
 from genop_cli import output
@@ -359,7 +359,7 @@ def certs_demo(overwrite: bool) -> None:
 
 
 def create_demo_certificates(runtime: Runtime, *, overwrite: bool = False) -> list[Path]:
-    from genop.certs import create_demo_pki
+    from genop.mail.certificates import create_demo_pki
 
     parties = {key: str(party.contact.email) for key, party in runtime.agreement.parties.items()
                if party.contact is not None and party.contact.email is not None}

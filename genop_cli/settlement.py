@@ -13,11 +13,11 @@ import click
 from rich.table import Table
 from sqlalchemy import select
 
-from genop import billing, settlement_documents
+from genop.settlement import documents, ledger
 from genop.clock import parse_as_of
 from genop.runtime import current_runtime
-from genop.settlement import SettlementError, parse_month
-from genop.settlement_documents import money
+from genop.settlement.rules import SettlementError, parse_month
+from genop.settlement.documents import money
 from genop.store.models import SettlementDocumentRecord, YearReconciliationRecord
 from genop_cli import output
 from genop_cli.main import GenopGroup, as_of_option, cli, json_option
@@ -34,10 +34,10 @@ def _run(name: str, **parameters: object) -> dict[str, Any]:
 def _views(numbers: list[str]) -> list[dict[str, Any]]:
     runtime = current_runtime()
     with runtime.store.session() as session:
-        documents = session.scalars(select(SettlementDocumentRecord)
-                                    .where(SettlementDocumentRecord.number.in_(numbers))
-                                    .order_by(SettlementDocumentRecord.number)).all()
-        return [settlement_documents.document_view(session, runtime.agreement, d) for d in documents]
+        records = session.scalars(select(SettlementDocumentRecord)
+                                  .where(SettlementDocumentRecord.number.in_(numbers))
+                                  .order_by(SettlementDocumentRecord.number)).all()
+        return [documents.document_view(session, runtime.agreement, d) for d in records]
 
 
 def _print_documents(title: str, views: list[dict[str, Any]]) -> None:
@@ -143,10 +143,10 @@ def _settle(month: str | None, day: date, as_json: bool) -> None:
 
 def _nothing_due() -> str:
     with current_runtime().store.session() as session:
-        upcoming = billing.next_to_settle(session)
+        upcoming = ledger.next_to_settle(session)
     if upcoming is None:
         return "nothing to settle: no a-conto is recorded yet (settlement starts with the first a-conto month)"
-    return (f"nothing to settle yet: {upcoming} is settled from {billing.settlement_day(upcoming).isoformat()} "
+    return (f"nothing to settle yet: {upcoming} is settled from {ledger.settlement_day(upcoming).isoformat()} "
             "(the first working day after it)")
 
 
@@ -183,7 +183,7 @@ def _reconciliation(year: int) -> dict[str, Any]:
             "municipality": runtime.agreement.parties[row.payer].municipality_code, "payer": row.payer,
             "aconto_paid": money(row.aconto_paid), "settled": money(row.settled),
             "aconto_used": money(row.prepaid_used), "refund": money(row.refund),
-            "credit_note": settlement_documents.document_view(session, runtime.agreement, row.document) if row.document else None,
+            "credit_note": documents.document_view(session, runtime.agreement, row.document) if row.document else None,
         } for row in rows]
     return {"year": year, "readiness_clause": any(row.readiness_clause for row in rows),
             "municipalities": municipalities}
@@ -220,7 +220,7 @@ def invoices_list(period: str | None, purpose: str | None, as_json: bool) -> Non
     if purpose:
         query = query.where(SettlementDocumentRecord.purpose == purpose)
     with runtime.store.session() as session:
-        views = [settlement_documents.document_view(session, runtime.agreement, d) for d in session.scalars(query)]
+        views = [documents.document_view(session, runtime.agreement, d) for d in session.scalars(query)]
     if as_json:
         output.emit_json({"documents": views})
     else:

@@ -110,7 +110,7 @@ def run_system(runtime: Runtime) -> int:
         if uses_local_sink(settings):
             sink_log = (log_dir / "mail-sink.log").open("ab")
             children.append(processes.start(
-                [sys.executable, "-m", "genop.mailsink", "--folder", str(settings.mail_dir),
+                [sys.executable, "-m", "genop.mail.sink", "--folder", str(settings.mail_dir),
                  "--host", settings.smtp_host, "--port", str(settings.smtp_port)],
                 env=env, cwd=PROJECT_ROOT, stdout=sink_log, stderr=subprocess.STDOUT))
         serve_log = (log_dir / "serve.log").open("ab")

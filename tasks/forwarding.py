@@ -11,8 +11,8 @@ from prefect.states import State
 from genop.clock import now_utc
 from genop.errors import SmtpTemporaryError
 from genop.forwarding import letter_sent, mark_forward_failed, mark_forwarded, prepare_order, prepare_refusal_letter
-from genop.mailer import SmtpSettings
-from genop.outbox import Delivery, deliver, letter_writer, smtp_sender, smtp_settings_of
+from genop.mail.smtp import SmtpSettings
+from genop.mail.outbox import Delivery, deliver, letter_writer, smtp_sender, smtp_settings_of
 from genop.runtime import current_runtime
 from tasks.privacy import private_errors
 from genop.store.models import OutboxMessage
@@ -39,7 +39,7 @@ def smtp_settings() -> SmtpSettings:
 @task(name="send-mail", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[10, 60, 300],
       retry_condition_fn=_only_temporary)
 def send_mail(outbox_id: int) -> Delivery:
-    """Deliver one outbox row over SMTP, at most once (see genop.outbox)."""
+    """Deliver one outbox row over SMTP, at most once (see genop.mail.outbox)."""
     delivery = deliver(current_runtime().store, outbox_id, smtp_sender(smtp_settings()))
     get_run_logger().info("outbox %d: %s %s", outbox_id, delivery.status, delivery.message_id)
     return delivery

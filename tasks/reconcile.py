@@ -20,7 +20,7 @@ from genop.reconcile import (
     undelivered,
 )
 from genop.runtime import current_runtime
-from genop.settlement_documents import hand_off
+from genop.settlement.documents import hand_off
 from genop.states import CaseState
 from genop.store.repository import list_cases
 from tasks.privacy import private_errors

@@ -15,7 +15,7 @@ from prefect.logging import get_run_logger
 
 from genop.clock import now_utc, parse_as_of
 from genop.completion import complete_case
-from genop.outbox import deliver, letter_writer, unsent_mail_of
+from genop.mail.outbox import deliver, letter_writer, unsent_mail_of
 from genop.runtime import current_runtime
 from tasks.privacy import private_errors
 from genop.store.repository import get_case

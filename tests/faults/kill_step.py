@@ -21,13 +21,13 @@ import signal
 import sys
 
 KILL_POINTS = {
-    "forward": {"claimed": "genop.outbox:send_message", "accepted": "genop.outbox:_mark_sent",
+    "forward": {"claimed": "genop.mail.outbox:send_message", "accepted": "genop.mail.outbox:_mark_sent",
                 "sent": "tasks.forwarding:mark_forwarded"},
-    "refusal": {"claimed": "genop.outbox:write_atomically", "accepted": "genop.outbox:_mark_sent",
+    "refusal": {"claimed": "genop.mail.outbox:write_atomically", "accepted": "genop.mail.outbox:_mark_sent",
                 "sent": "tasks.forwarding:letter_sent"},
 }
 KILL_POINTS["forward-flow"] = KILL_POINTS["forward"]
-KILL_POINTS["transport"] = {"claimed": "genop.outbox:send_message", "accepted": "genop.outbox:_mark_sent"}
+KILL_POINTS["transport"] = {"claimed": "genop.mail.outbox:send_message", "accepted": "genop.mail.outbox:_mark_sent"}
 
 
 def _die(*_args: object, **_kwargs: object) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from genop.clock import now_utc
 from genop.consent import ConsentDecision
 from genop.forwarding import ORDER, REFUSAL_LETTER
-from genop.outbox import LEASE
+from genop.mail.outbox import LEASE
 from genop.store.models import OutboxMessage
 from tests.faults.helpers import case_facts, decided_case, reconcile_store, run_killed
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from genop.mailsink import start_sink
+from genop.mail.sink import start_sink
 from genop_cli.main import create_demo_certificates
 from tests.conftest import ROOT
 from tests.flows.helpers import deployment_served, wait_for

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from genop.mailsink import MailSink, SinkController
+from genop.mail.sink import MailSink, SinkController
 from genop.store.repository import get_case
 from genop_cli.main import create_demo_certificates
 from tests.integration.test_forwarding import consented_case
@@ -118,7 +118,7 @@ def test_missing_certificate_fails_the_forward_with_the_reason_and_sends_nothing
 
 
 def _outbox(runtime):
-    from genop.outbox import list_messages
+    from genop.mail.outbox import list_messages
 
     with runtime.store.session() as session:
         rows = list(list_messages(session))

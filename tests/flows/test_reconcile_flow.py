@@ -14,7 +14,7 @@ from sqlalchemy import update
 from genop.clock import now_utc
 from genop.consent import ConsentDecision
 from genop.forwarding import ORDER
-from genop.outbox import LEASE
+from genop.mail.outbox import LEASE
 from genop.store.models import OutboxMessage
 from genop_cli.main import cli
 from tests.faults.helpers import case_facts, decided_case, run_killed

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from lxml import etree
 from sqlalchemy import func, select
 
-from genop.oioubl import DEFAULT_SCHEMAS_DIR, NS, validate_ubl
+from genop.settlement.oioubl import DEFAULT_SCHEMAS_DIR, NS, validate_ubl
 from genop.store.models import SettlementDocumentRecord
 from genop_cli.main import cli
 from tests.conftest import ROOT

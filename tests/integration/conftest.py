@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from genop.mailsink import SinkController, start_sink
+from genop.mail.sink import SinkController, start_sink
 from genop_cli.main import create_demo_certificates
 
 

@@ -18,8 +18,8 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from genop import billing
-from genop.billing import (
+from genop.settlement import ledger
+from genop.settlement.ledger import (
     Outcome,
     aconto_months_due,
     months_to_settle,
@@ -30,10 +30,10 @@ from genop.billing import (
 )
 from genop.config import Agreement, TariffTable
 from genop.deadlines import first_working_day_of_month
-from genop.oioubl import DEFAULT_SCHEMAS_DIR, NS, danish_amount, validate_ubl
-from genop.regulation import regulate_since
-from genop.settlement import SettlementError
-from genop.settlement_documents import hand_off, money, write_files
+from genop.settlement.oioubl import DEFAULT_SCHEMAS_DIR, NS, danish_amount, validate_ubl
+from genop.settlement.regulation import regulate_since
+from genop.settlement.rules import SettlementError
+from genop.settlement.documents import hand_off, money, write_files
 from genop.store.models import (
     AcontoRecord,
     Case,
@@ -735,7 +735,7 @@ def test_the_scheduled_settlement_waits_for_the_first_working_day_after_the_mont
     with runtime.store.session() as session:
         assert months_to_settle(session, date(2027, 1, 31)) == []
         assert months_to_settle(session, date(2027, 2, 1)) == ["2027-01"]  # Monday 1 February
-    assert billing.settlement_day("2026-12") == date(2027, 1, 4)  # 1 January is a holiday, then a weekend
+    assert ledger.settlement_day("2026-12") == date(2027, 1, 4)  # 1 January is a holiday, then a weekend
 
 
 def test_every_document_is_handed_to_nemhandel_once(runtime, tmp_path):

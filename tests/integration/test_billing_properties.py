@@ -26,12 +26,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from genop import billing
+from genop.settlement import ledger
 from genop.config import Agreement, TariffTable, load_agreement
 from genop.deadlines import first_working_day_of_month
-from genop.regulation import regulate_since
+from genop.settlement.regulation import regulate_since
 from genop.settings import PROJECT_ROOT
-from genop.settlement import aconto_split
+from genop.settlement.rules import aconto_split
 from genop.store.db import Store
 from genop.store.models import (
     SettledCourse,
@@ -127,13 +127,13 @@ def test_a_year_of_settlement_invoices_every_visit_once_at_its_tariff(fresh_stor
             for course in (c for c in year if c["later_in"] == number):
                 add_visits(session, course["number"], course["later_visits"])
         with store.session() as session:
-            billing.record_aconto(session, agreement, month=month, as_of=first_working_day_of_month(YEAR, number),
+            ledger.record_aconto(session, agreement, month=month, as_of=first_working_day_of_month(YEAR, number),
                                   folder=folder, now=NOW)
         invoice_date = date(YEAR + number // 12, number % 12 + 1, 1)
         with store.session() as session:
-            billing.settle(session, agreement, month=month, invoice_date=invoice_date, folder=folder, now=NOW)
+            ledger.settle(session, agreement, month=month, invoice_date=invoice_date, folder=folder, now=NOW)
     with store.session() as session:
-        again = billing.settle(session, agreement, month=f"{YEAR}-{rerun:02d}", invoice_date=date(YEAR + 1, 2, 1),
+        again = ledger.settle(session, agreement, month=f"{YEAR}-{rerun:02d}", invoice_date=date(YEAR + 1, 2, 1),
                                folder=folder, now=NOW)
         assert again.new is False
 
@@ -172,7 +172,7 @@ def test_a_year_of_settlement_invoices_every_visit_once_at_its_tariff(fresh_stor
     assert invoiced - credited == expected
 
     with store.session() as session:
-        rows, _ = billing.reconcile(session, agreement, year=YEAR, as_of=date(YEAR + 1, 1, 5), folder=folder, now=NOW)
+        rows, _ = ledger.reconcile(session, agreement, year=YEAR, as_of=date(YEAR + 1, 1, 5), folder=folder, now=NOW)
         for row in rows:
             assert row.refund + row.prepaid_used == row.aconto_paid == 12 * aconto_split(AGREEMENT)[row.payer]
             assert row.refund >= 0

@@ -12,14 +12,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import func, select
 
-from genop.certs import issue_certificate
+from genop.mail.certificates import issue_certificate
 from genop.clock import now_utc
 from genop.consent import ConsentAnswer, ConsentDecision, ConsentMethod, record_consent
 from genop.errors import CertificateError, GenopError
 from genop.forwarding import prepare_order
-from genop.mailer import SmtpSettings
-from genop.mailsink import MailSink
-from genop.outbox import deliver, smtp_sender
+from genop.mail.smtp import SmtpSettings
+from genop.mail.sink import MailSink
+from genop.mail.outbox import deliver, smtp_sender
 from genop.store.models import OutboxMessage
 from tests.factories import write_plan
 
@@ -54,7 +54,7 @@ def test_order_is_prepared_once_with_a_fixed_message_id(certified, tmp_path):
 
 
 def test_crash_after_the_server_accepted_does_not_send_twice(certified, tmp_path, sink, monkeypatch):
-    import genop.outbox as outbox
+    import genop.mail.outbox as outbox
 
     number = consented_case(certified, tmp_path)
     row = _prepare(certified, number)
@@ -96,7 +96,7 @@ class _SlowCountingSink(MailSink):
 
 
 def test_two_workers_at_once_send_one_mail(certified, tmp_path):
-    from genop.mailsink import SinkController
+    from genop.mail.sink import SinkController
 
     handler = _SlowCountingSink(tmp_path / "slow")
     controller = SinkController(handler, hostname="127.0.0.1", port=0)

@@ -17,7 +17,7 @@ from lxml import etree
 
 from genop.config import Agreement, load_agreement
 from genop.errors import GenopError
-from genop.oioubl import (DEFAULT_SCHEMAS_DIR, DocumentLine, Party, SettlementDocument, render_html, to_xml,
+from genop.settlement.oioubl import (DEFAULT_SCHEMAS_DIR, DocumentLine, Party, SettlementDocument, render_html, to_xml,
                           validate_ubl)
 
 needs_schemas = pytest.mark.skipif(

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from genop.clock import now_utc
 from genop.consent import ConsentDecision
 from genop.forwarding import ORDER, prepare_order
-from genop.outbox import LEASE
+from genop.mail.outbox import LEASE
 from genop.reconcile import DeliveryOutcome, cases_stuck_after_consent, deliver_undelivered, undelivered
 from genop.store.models import OutboxMessage
 from tests.faults.helpers import case_facts, decided_case
@@ -98,7 +98,7 @@ def test_a_letter_that_cannot_be_written_is_a_temporary_failure(tmp_path):
     import pytest
 
     from genop.errors import TemporaryDeliveryError
-    from genop.outbox import letter_writer
+    from genop.mail.outbox import letter_writer
 
     (tmp_path / "not-a-folder").write_text("x")
     row = OutboxMessage(key="letter:x", raw=b"letter", document_path=str(tmp_path / "not-a-folder" / "l.html"))

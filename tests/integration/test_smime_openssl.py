@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from genop.certs import create_demo_pki, load_ca, load_identity
-from genop.smime import build_message, make_message_id
+from genop.mail.certificates import create_demo_pki, load_ca, load_identity
+from genop.mail.smime import build_message, make_message_id
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.skipif(

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from genop.errors import SmtpPermanentError, SmtpTemporaryError
-from genop.mailer import SmtpReceipt, SmtpSettings, send_message
-from genop.mailsink import MailSink, SinkController, start_sink
+from genop.mail.smtp import SmtpReceipt, SmtpSettings, send_message
+from genop.mail.sink import MailSink, SinkController, start_sink
 
 SENDER = "genop@taarnby.dk"
 RECIPIENT = "rehab@kk.dk"

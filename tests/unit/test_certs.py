@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from genop.certs import (
+from genop.mail.certificates import (
     Identity,
     check_certificate,
     check_key_matches,
@@ -30,7 +30,7 @@ from genop.certs import (
     load_private_key,
 )
 from genop.errors import CertificateError
-from genop.smime import build_message, make_message_id, sign_and_encrypt
+from genop.mail.smime import build_message, make_message_id, sign_and_encrypt
 
 TARNBY = "FLI.PLLOJ.SF@taarnby.dk"
 COPENHAGEN = "genoptraeningkbh@suf.kk.dk"

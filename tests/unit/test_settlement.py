@@ -9,7 +9,7 @@ from itertools import cycle
 import pytest
 
 from genop.config import Agreement, TariffTable, load_agreement
-from genop.settlement import (
+from genop.settlement.rules import (
     AcontoPayment,
     Course,
     MonthlySettlement,

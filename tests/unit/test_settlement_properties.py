@@ -1,6 +1,6 @@
 """Money properties of settlement (agreement §8) for any courses and any effective-dated tariffs.
 
-Expected amounts are computed here independently of genop.settlement: each visit's table is
+Expected amounts are computed here independently of genop.settlement.rules: each visit's table is
 found from the drawn validity dates and its price read from the drawn prices.
 """
 
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genop.config import Agreement, TariffTable, load_agreement
-from genop.settlement import (
+from genop.settlement.rules import (
     Course,
     MonthlySettlement,
     VisitRecord,

@@ -53,7 +53,7 @@ from genop.errors import GenopError
 from genop.templates import render
 
 CENT = Decimal("0.01")
-DEFAULT_SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "ubl-2.1"
+DEFAULT_SCHEMAS_DIR = Path(__file__).resolve().parents[3] / "shared" / "schemas" / "ubl-2.1"
 HTML_TEMPLATE = "invoices/settlement.da.html.j2"
 
 CUSTOMIZATION_ID = "OIOUBL-2.1"

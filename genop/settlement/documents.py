@@ -30,12 +30,12 @@ from lxml import etree
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from genop import oioubl
+from genop.settlement import oioubl
 from genop.config import Agreement
 from genop.errors import GenopError, TemporaryDeliveryError
 from genop.files import write_atomically
-from genop.outbox import deliver
-from genop.settlement import ZERO, SettlementError
+from genop.mail.outbox import deliver
+from genop.settlement.rules import ZERO, SettlementError
 from genop.store.db import Store
 from genop.store.models import (
     Counter,
@@ -140,7 +140,7 @@ HANDOFF_FOLDER = "outgoing"
 
 def _handoff(row: SettlementDocumentRecord, folder: Path, now: datetime) -> OutboxMessage:
     """The hand-off to NemHandel as an outbox row, written with the document: delivered once
-    (genop.outbox), by placing the XML in the access point's pickup folder."""
+    (genop.mail.outbox), by placing the XML in the access point's pickup folder."""
     return OutboxMessage(
         key=handoff_key(row.number), case_id=None, purpose=f"oioubl_{row.purpose}", channel="nemhandel",
         sender=None, recipients=[f"EAN {row.ean}"], subject=f"{row.kind} {row.number}",

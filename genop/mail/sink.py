@@ -2,12 +2,12 @@
 
 It behaves like the receiving municipalities are required to: it deduplicates on
 Message-ID, so a mail that genop sends again after a crash (same Message-ID, see
-``genop.mailer``) is acknowledged and dropped. Each mail is stored once, byte for byte
+``genop.mail.smtp``) is acknowledged and dropped. Each mail is stored once, byte for byte
 as received, as ``<YYYYmmddTHHMMSS>-<sha256(Message-ID)[:16]>.eml`` (time in UTC). The
 hash in the file name is the duplicate check, so it survives a restart of the sink.
 One sink process per folder: the lock only guards sessions inside one process.
 
-Usage: ``python -m genop.mailsink --folder var/mail --host 127.0.0.1 --port 8025``.
+Usage: ``python -m genop.mail.sink --folder var/mail --host 127.0.0.1 --port 8025``.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def _message_id(content: bytes) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m genop.mailsink", description="The local mail sink (stores every mail as an .eml file).")
+    parser = argparse.ArgumentParser(prog="python -m genop.mail.sink", description="The local mail sink (stores every mail as an .eml file).")
     parser.add_argument("--folder", type=Path, required=True, help="where the .eml files go")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)

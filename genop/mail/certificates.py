@@ -2,7 +2,7 @@
 
 Agreement §4: until a MedCom standard is used, Tårnby forwards the rehabilitation plan
 to Copenhagen "by encrypted mail with digital signature" (krypteret/digital signatur).
-That is S/MIME (``genop.smime``), and it is only as good as the certificates behind it.
+That is S/MIME (``genop.mail.smime``), and it is only as good as the certificates behind it.
 Every certificate is therefore checked before a plan is sent — validity dates, trust,
 purpose (emailProtection), key usage and the mail address — and any problem raises a
 ``CertificateError`` whose message a caseworker can act on. There is no fallback to
@@ -43,7 +43,7 @@ DEMO_CA_NAME = "genop DEMO CA - NOT FOR PRODUCTION"
 DEMO_README = """\
 DEMO CERTIFICATES - NOT FOR PRODUCTION
 
-These certificates and keys were made by genop (genop.certs.create_demo_pki) for
+These certificates and keys were made by genop (genop.mail.certificates.create_demo_pki) for
 development and testing only. The CA is "{ca}", and every
 certificate is marked "(DEMO)". The private keys are stored unencrypted.
 

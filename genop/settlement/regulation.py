@@ -19,11 +19,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from genop.billing import Outcome, danish_day, load_courses, payment_due
+from genop.settlement.ledger import Outcome, danish_day, load_courses, payment_due
 from genop.config import Agreement
-from genop.oioubl import danish_amount as kr
-from genop.settlement import ZERO, regulate
-from genop.settlement_documents import course_line, issue, lock_settlement
+from genop.settlement.oioubl import danish_amount as kr
+from genop.settlement.rules import ZERO, regulate
+from genop.settlement.documents import course_line, issue, lock_settlement
 from genop.store.models import (
     Case,
     CourseAdjustment,

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from genop.certs import Identity
+from genop.mail.certificates import Identity
 from genop.errors import CertificateError
 
 _CRLF = b"\r\n"

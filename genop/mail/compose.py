@@ -17,12 +17,12 @@ from email.message import EmailMessage
 
 from sqlalchemy.orm import Session
 
-from genop.certs import load_ca, load_identity
+from genop.mail.certificates import load_ca, load_identity
 from genop.config import Agreement, Contact
 from genop.errors import GenopError
-from genop.outbox import Status, find
+from genop.mail.outbox import Status, find
 from genop.settings import Settings
-from genop.smime import build_message, make_message_id
+from genop.mail.smime import build_message, make_message_id
 from genop.store.models import Case, OutboxMessage
 from genop.store.repository import append_event
 

@@ -1,7 +1,7 @@
 """Settlement in the case store (agreement §8): the a-conto, the monthly settlement of
-completed courses and the January reconciliation (retro-regulation: genop.regulation).
+completed courses and the January reconciliation (retro-regulation: genop.settlement.regulation).
 
-The rules are :mod:`genop.settlement` (pure); the documents :mod:`genop.settlement_documents`.
+The rules are :mod:`genop.settlement.rules` (pure); the documents :mod:`genop.settlement.documents`.
 Here is what makes them safe to run again (a dispute, a crash, a retry, two workers):
 
 * a-conto: one record per (month, municipality); a month is recorded on or after its first
@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 
 from genop.config import Agreement
 from genop.deadlines import first_working_day_of_month
-from genop.oioubl import danish_amount as kr
-from genop.settlement import (
+from genop.settlement.oioubl import danish_amount as kr
+from genop.settlement.rules import (
     AcontoPayment,
     Course,
     CourseLine,
@@ -43,7 +43,7 @@ from genop.settlement import (
     reconcile_year,
     settle_month,
 )
-from genop.settlement_documents import (
+from genop.settlement.documents import (
     course_line,
     issue,
     lock_settlement,

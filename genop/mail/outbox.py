@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, defer
 from genop.clock import now_utc
 from genop.errors import GenopError, SmtpPermanentError, TemporaryDeliveryError
 from genop.files import write_atomically
-from genop.mailer import SmtpSettings, send_message
+from genop.mail.smtp import SmtpSettings, send_message
 from genop.settings import Settings
 from genop.store.db import Store
 from genop.store.models import Case, OutboxMessage
