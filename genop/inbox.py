@@ -33,6 +33,8 @@ from genop.files import make_private, private_dir, write_atomically
 IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
 MANIFEST = ".names.json"
 ATTEMPTS = ".attempts"
+STALE_AFTER_SECONDS = 600
+"""A batch untouched this long was left behind by a crash and is taken up again."""
 MAX_BATCH_ATTEMPTS = 3
 """Times a batch is taken up before its remaining files are quarantined (``intake_gave_up``)."""
 NAME_LIMIT = 255
@@ -168,13 +170,35 @@ def claim_inbox(folders: Folders, *, limit: int | None = None) -> Path | None:
     return batch
 
 
-def stale_batches(folders: Folders, *, older_than_seconds: float = 600) -> list[Path]:
+def stale_batches(folders: Folders, *, older_than_seconds: float = STALE_AFTER_SECONDS) -> list[Path]:
     """Batches left behind (a crash between claiming and archiving); safe to take in again."""
     cutoff = time.time() - older_than_seconds
     return sorted(
         batch for batch in folders.staging.iterdir()
         if batch.is_dir() and batch.stat().st_mtime < cutoff
     )
+
+
+TAKEN = ".taken-"
+"""A marker per time a left-behind batch was taken up again: ``.taken-0``, ``.taken-1``, …"""
+
+
+def take_stale(batch: Path, *, older_than_seconds: float = STALE_AFTER_SECONDS) -> bool:
+    """Take up a left-behind batch, unless an overlapping poll took it first.
+
+    The markers are counted first, then the batch's age is checked, then the next marker is
+    created with ``O_EXCL``: a poll that comes after another took the batch either finds the
+    batch young again (creating a marker refreshes its age) or loses the race for the marker.
+    """
+    try:
+        taken = sum(1 for _ in batch.glob(TAKEN + "*"))
+        if batch.stat().st_mtime >= time.time() - older_than_seconds:
+            return False
+        descriptor = os.open(batch / f"{TAKEN}{taken}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except (FileExistsError, FileNotFoundError):  # taken by another poll, or closed by it
+        return False
+    os.close(descriptor)
+    return True
 
 
 def count_attempt(batch: Path) -> int:
@@ -234,7 +258,7 @@ def close_batch(batch: Path) -> None:
     """Remove a batch whose every file was archived or quarantined (the store keeps the names)."""
     if any(is_plan_candidate(p) for p in batch.iterdir()):
         return
-    for bookkeeping in (MANIFEST, ATTEMPTS):
+    for bookkeeping in (MANIFEST, ATTEMPTS, *(p.name for p in batch.glob(TAKEN + "*"))):
         (batch / bookkeeping).unlink(missing_ok=True)
     try:
         batch.rmdir()

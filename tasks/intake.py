@@ -29,6 +29,7 @@ from genop.inbox import (
     forget_attempt,
     stage_copy,
     stale_batches,
+    take_stale,
 )
 from genop.intake import STORE_UNREACHABLE, IntakeOutcome, summarise
 from genop.runtime import current_runtime
@@ -55,7 +56,7 @@ def claim_inbox_batches(limit: int | None = None) -> list[str]:
     """Batches to take in: the inbox's new files first, then any a crash left behind — so a
     batch that keeps failing never holds up newer files."""
     folders = current_runtime().settings.folders
-    stale = [str(batch) for batch in stale_batches(folders)]
+    stale = [str(batch) for batch in stale_batches(folders) if take_stale(batch)]
     claimed = claim_inbox(folders, limit=limit)
     return ([str(claimed)] if claimed is not None else []) + stale
 

@@ -159,3 +159,33 @@ def test_an_outage_of_the_store_does_not_use_up_a_batchs_attempts(runtime, tmp_p
         pass
     assert batch_attempts(batch) == 0
     assert [p.name for p in batch_files(batch)] == ["0001.json"]  # nothing quarantined, nothing lost
+
+
+def test_two_overlapping_polls_never_take_the_same_left_behind_batch(runtime, tmp_path):
+    """Two polls that both find a batch left behind: exactly one takes it up; it is not
+    stale again while that one works on it, and can be taken again once it is."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from genop.inbox import stale_batches, take_stale
+
+    folders = runtime.settings.folders
+    folder = tmp_path / "in"
+    write_plan(folder, "p.json")
+    batch = _stage(runtime, folder)
+    old = batch.stat().st_mtime - 3600
+    os.utime(batch, (old, old))
+    assert stale_batches(folders) == [batch]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        taken = list(pool.map(lambda _: take_stale(batch), range(8)))
+    assert taken.count(True) == 1
+    assert stale_batches(folders) == []  # taking it refreshed its age
+
+    os.utime(batch, (old, old))  # the run that took it crashed too
+    assert take_stale(batch) is True
+    assert take_stale(batch) is False
+
+    for path in batch_files(batch):
+        path.unlink()
+    close_batch(batch)
+    assert not batch.exists()
