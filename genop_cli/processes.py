@@ -6,13 +6,18 @@ process serving the deployments starts one ``prefect.engine`` process per flow r
 and Prefect may put those in sessions of their own; so a stop signals the child's whole
 group *and* every process descending from it (found in /proc before the first signal),
 waits for them, and kills what is left.
+
+A process is known by its pid *and* its start time, so a pid the kernel has handed to an
+unrelated process after ours ended is never signalled.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,18 +26,37 @@ from typing import Any
 PROC = Path("/proc")
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent() -> None:
+    """In the child, before it runs: SIGTERM it when `genop system up` dies, even by SIGKILL
+    (Linux only; elsewhere the child outlives a killed parent)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def start(command: Sequence[str], **options: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(list(command), start_new_session=True, **options)
+    return subprocess.Popen(list(command), start_new_session=True,
+                            preexec_fn=_end_with_parent if sys.platform == "linux" else None, **options)
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, parent pid, session id) of a process; None when it is gone."""
+def _stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, parent pid, session id, start time) of a process; None when it is gone."""
     try:
         text = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     fields = text[text.rindex(")") + 2:].split()
-    return fields[0], int(fields[1]), int(fields[3])
+    return fields[0], int(fields[1]), int(fields[3]), int(fields[19])
+
+
+def _started(pid: int) -> int | None:
+    stat = _stat(pid)
+    return None if stat is None else stat[3]
 
 
 def _all_pids() -> list[int]:
@@ -76,32 +100,52 @@ def alive(pid: int) -> bool:
     return not PROC.exists()
 
 
-def _signal(pids: Iterable[int], child: subprocess.Popen[bytes], signum: int) -> None:
-    try:
-        os.killpg(child.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for pid in pids:
+def _same(pid: int, started: int | None) -> bool:
+    """``pid`` is still the process that was seen (not a later one given the same number)."""
+    return started is None or _started(pid) == started
+
+
+def _signal(tree: dict[int, int | None], child: subprocess.Popen[bytes], signum: int) -> None:
+    if child.returncode is None or in_session(child.pid):  # a reaped child's group id may be reused
+        try:
+            os.killpg(child.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid, started in tree.items():
+        if not _same(pid, started):
+            continue
         try:
             os.kill(pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
 
 
+def _known(pids: Iterable[int], tree: dict[int, int | None]) -> None:
+    for pid in pids:
+        if pid not in tree:
+            tree[pid] = _started(pid)
+
+
 def stop(child: subprocess.Popen[bytes], *, grace: float = 20.0) -> None:
     """Terminate a child started by ``start`` with its group and descendants; kill after ``grace``."""
-    tree = [child.pid, *descendants(child.pid), *in_session(child.pid)]
-    if child.poll() is None or any(alive(pid) for pid in tree):
+    tree: dict[int, int | None] = {}
+    _known([child.pid, *descendants(child.pid), *in_session(child.pid)], tree)
+
+    def living() -> bool:
+        return any(alive(pid) and _same(pid, started) for pid, started in tree.items())
+
+    if child.poll() is None or living():
         _signal(tree, child, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         child.poll()  # reaps it, so it does not linger as a zombie
-        tree += [pid for pid in in_session(child.pid) if pid not in tree]
-        if not any(alive(pid) for pid in tree):
+        _known(in_session(child.pid), tree)
+        if not living():
             break
         time.sleep(0.2)
     else:
-        _signal([*tree, *in_session(child.pid)], child, signal.SIGKILL)
+        _known(in_session(child.pid), tree)
+        _signal(tree, child, signal.SIGKILL)
     try:
         child.wait(timeout=grace)
     except subprocess.TimeoutExpired:
