@@ -40,13 +40,13 @@ def _intake_run_name() -> str:
     return "intake-1-file"
 
 
-def _take_in_batch(batch: str, as_of: date | None) -> list[IntakeOutcome]:
+def _take_in_batch(batch: str, as_of: date | None, outcomes: list[IntakeOutcome]) -> None:
+    """Adds each chunk's outcomes as it is recorded, so a later chunk's failure does not hide
+    the cases the earlier chunks made (they still get their consent waits and their report)."""
     names = list_batch(batch)
-    outcomes: list[IntakeOutcome] = []
     for start in range(0, len(names), CHUNK_SIZE):
         outcomes.extend(take_in_plans(batch, names[start:start + CHUNK_SIZE], as_of))
     close_batch(batch)
-    return outcomes
 
 
 def _report(outcomes: list[IntakeOutcome]) -> dict[str, object]:
@@ -68,7 +68,14 @@ def _report(outcomes: list[IntakeOutcome]) -> dict[str, object]:
 def plan_intake(path: str, as_of: date | None = None) -> dict[str, object]:
     """Take in a plan file or a folder of plan files (JSON or MedCom-style XML)."""
     batch = stage_plans(path)
-    return _report(_take_in_batch(batch, as_of))
+    outcomes: list[IntakeOutcome] = []
+    try:
+        _take_in_batch(batch, as_of, outcomes)
+    except Exception:
+        if outcomes:
+            _report(outcomes)
+        raise
+    return _report(outcomes)
 
 
 @flow(name="inbox-poll", persist_result=False)
@@ -78,7 +85,7 @@ def inbox_poll(as_of: date | None = None, limit: int | None = None) -> dict[str,
     failed: list[str] = []
     for batch in claim_inbox_batches(limit):
         try:
-            outcomes.extend(_take_in_batch(batch, as_of))
+            _take_in_batch(batch, as_of, outcomes)
         except Exception:  # noqa: BLE001 - this batch is tried again later; the others go on
             failed.append(Path(batch).name)
     report = _report(outcomes)

@@ -239,3 +239,37 @@ def test_a_batch_that_keeps_failing_never_holds_up_new_inbox_files_and_is_given_
     assert reasons == {"intake_gave_up"}
     assert not poison.exists()
     assert inbox_poll(as_of=AS_OF)["files"] == 0, "the given-up batch is not taken up again"
+
+
+def test_a_failing_chunk_keeps_the_earlier_chunks_cases_in_the_report_and_their_consent_waits(
+        runtime, monkeypatch):
+    import flows.intake
+    from flows.intake import inbox_poll
+    from genop.intake import Intake
+
+    for n in range(4):
+        write_plan(runtime.settings.inbox_dir, f"p{n}.json", plan_id=f"GOP-CHUNK-{n}")
+    monkeypatch.setattr(flows.intake, "CHUNK_SIZE", 2)
+    real_take_in = Intake.take_in
+    first: list[str] = []
+
+    def second_chunk_breaks(self, paths, as_of, **options):
+        first[:] = first or [paths[0].name]
+        if paths[0].name != first[0]:
+            raise RuntimeError("stands in for whatever breaks the second chunk")
+        return real_take_in(self, paths, as_of, **options)
+
+    monkeypatch.setattr(Intake, "take_in", second_chunk_breaks)
+    waits: list[str] = []
+    monkeypatch.setattr(flows.intake, "start_consent_waits", lambda numbers: waits.extend(numbers))
+    reports: list[int] = []
+    monkeypatch.setattr(flows.intake, "publish_intake_report", lambda outcomes: reports.append(len(outcomes)))
+
+    state = inbox_poll(as_of=AS_OF, return_state=True)
+
+    assert state.is_failed() and "could not be taken in" in state.message
+    with runtime.store.session() as session:
+        made = sorted(session.scalars(select(Case.case_number)))
+    assert len(made) == 2, "the first chunk was recorded"
+    assert sorted(waits) == made, "the first chunk's cases got their consent waits"
+    assert reports == [2]
