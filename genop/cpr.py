@@ -115,6 +115,18 @@ def has_cpr_shape(text: str) -> bool:
     return _CPR_SHAPE.search(text) is not None
 
 
+def has_cpr_date_shape(text: str) -> bool:
+    """Like ``has_cpr_shape``, but only where the first six digits are a day and month that
+    exist (DDMMYY, 29 February allowed): a hospital's ten-digit counter such as
+    ``0000012345`` is an identifier, ``010145-1234`` may be a citizen."""
+    for match in _CPR_SHAPE.finditer(text):
+        digits = re.sub(r"[^0-9]", "", match.group())
+        day, month = int(digits[:2]), int(digits[2:4])
+        if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(2000, month)[1]:
+            return True
+    return False
+
+
 def redact_cpr(text: str) -> str:
     """``text`` with every CPR-shaped run replaced by ``XXXXXX-XXXX`` (log lines, run names)."""
     return _CPR_SHAPE.sub(REDACTED, text)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from pydantic import field_validator, model_validator
 
 from genop.config import Limits
-from genop.cpr import MONTH_NAMES, has_cpr_shape, parse_cpr, redact_cpr
+from genop.cpr import MONTH_NAMES, has_cpr_date_shape, parse_cpr, redact_cpr
 from genop.errors import InvalidCPR, PlanError
 from genop.plan_text import (JSON_KINDS, MAX_DEPTH, check_lengths, check_text, decoded_head, is_plan_file,
                              json_scalar_kind, load_json, other_unicode_encoding, plan_file_problem, printable)
@@ -181,7 +181,7 @@ class Plan(_Part):
     def _no_cpr_in_plan_id(cls, value: str) -> str:
         """The plan_id becomes part of genop's case keys and may be shown where personal data
         must not be (Prefect), so an id shaped like a CPR number is refused, not stored."""
-        if has_cpr_shape(value):
+        if has_cpr_date_shape(value):
             raise PlanError("The plan's plan_id holds ten digits shaped like a CPR number (DDMMYY-SSSS); a "
                             "plan_id must not carry personal data: ask the hospital for its plan identifier",
                             code="cpr_shaped_plan_id")

@@ -585,8 +585,10 @@ def test_plan_id_shaped_like_a_cpr_is_refused_without_quoting_it(plan_id: str) -
     assert "010145" not in error.message
 
 
-def test_plan_id_with_a_date_and_serial_is_not_cpr_shaped() -> None:
-    assert parse_plan(encode({**example(), "plan_id": "GOP-AMH-2026-000123"})).plan_id == "GOP-AMH-2026-000123"
+@pytest.mark.parametrize("plan_id", ["GOP-AMH-2026-000123", "RH-0000012345", "1234567890", "GOP-991299-0001"])
+def test_plan_id_with_a_date_and_serial_or_a_ten_digit_counter_is_not_cpr_shaped(plan_id: str) -> None:
+    """Ten digits whose first six are no day and month (00…, 12 34, 99 12) are a counter."""
+    assert parse_plan(encode({**example(), "plan_id": plan_id})).plan_id == plan_id
 
 
 # --- is this a plan file? (genop plan submit) ------------------------------------------
