@@ -125,15 +125,38 @@ def see_it_acted_on(runtime: Runtime, recorded: Recorded, payload: dict[str, Any
         time.sleep(POLL_SECONDS)
 
 
+def start_consent_run_again(case_number: str, ended_run_id: str) -> None:
+    """The case's consent run ended without acting on the decision (cancelled in the UI,
+    crashed): start a new consent run now, which finds the recorded decision and acts on it
+    without suspending, rather than leave the case to consent-reconcile. One new run per
+    case and ended run (idempotency key), however often `genop consent` is run."""
+    from prefect.client.orchestration import get_client
+
+    from tasks.consent import CONSENT_DEPLOYMENT, consent_key
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(CONSENT_DEPLOYMENT)
+        client.create_flow_run_from_deployment(deployment.id, parameters={"case_number": case_number},
+                                               idempotency_key=f"{consent_key(case_number)}-after-{ended_run_id}")
+
+
 def _wake(runtime: Runtime, recorded: Recorded, payload: dict[str, Any]) -> bool:
-    """True once nothing more is needed from the CLI: the run was resumed, or has ended."""
+    """True once nothing more is needed from the CLI: the run was resumed, or has ended and
+    a new consent run was started to act on the decision instead."""
+    from prefect.exceptions import ObjectNotFound
+
     with runtime.store.session() as session:
         run_id = get_case(session, recorded.case_number).consent_run_id
     if not run_id:
         return False  # the run is being created; it finds the decision when it starts
     try:
-        return resume_with(run_id, payload, recorded.case_number) or run_is_final(run_id)
-    except (httpx.HTTPError, OSError):
+        if resume_with(run_id, payload, recorded.case_number):
+            return True
+        if not run_is_final(run_id) or acted_on(runtime, recorded.case_number) is not None:
+            return False
+        start_consent_run_again(recorded.case_number, run_id)
+        return True
+    except (httpx.HTTPError, OSError, ObjectNotFound):
         return False  # busy or briefly unreachable (after Prefect's own retries): ask again
 
 

@@ -13,7 +13,7 @@ import pytest
 from genop.mail.sink import start_sink
 from genop_cli.main import create_demo_certificates
 from tests.conftest import ROOT
-from tests.flows.helpers import deployment_served, wait_for
+from tests.flows.helpers import OUTCOME_SECONDS, deployment_served, wait_for
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def system(prefect_server: str, genop_env: Path, monkeypatch: pytest.MonkeyPatch
     serve = subprocess.Popen([sys.executable, "-m", "flows.serve"], cwd=ROOT, env=dict(os.environ),
                              stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: deployment_served("case-consent"), 60, "case-consent to be served")
+        wait_for(lambda: deployment_served("case-consent"), OUTCOME_SECONDS, "case-consent to be served")
         yield {"runtime": runtime, "sink": sink, "mail": genop_env / "mail",
                "certs": runtime.settings.certificates_dir}
     finally:

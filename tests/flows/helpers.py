@@ -24,6 +24,12 @@ AS_OF = date(2026, 11, 3)
 OPENSSL = shutil.which("openssl")
 
 
+OUTCOME_SECONDS = 300
+"""How long a flow test waits for an outcome (a run to suspend, a state to be reached): long
+enough for a loaded 2-core machine, where a served run takes 13–30 s (or more) to suspend;
+a test that is going to pass returns as soon as the outcome is there."""
+
+
 def wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,7 +72,7 @@ def suspended_run(runtime, case_number: str):
                 return None
         return run if run.state and run.state.is_paused() else None
 
-    return wait_for(check, 60, f"{case_number}'s consent run to suspend")
+    return wait_for(check, OUTCOME_SECONDS, f"{case_number}'s consent run to suspend")
 
 
 def run_input(run_id, key: str) -> dict:
@@ -81,7 +87,7 @@ def run_input(run_id, key: str) -> dict:
 
 def consent(case_number: str, *extra: str) -> object:
     return CliRunner().invoke(cli, ["consent", case_number, *extra, "--by", "Sagsbehandler Test",
-                                    "--date", "2026-11-03", "--wait", "60", "--json"])
+                                    "--date", "2026-11-03", "--wait", str(OUTCOME_SECONDS), "--json"])
 
 
 def openssl_decrypt_and_verify(mail: Path, certs: Path, work: Path,

@@ -18,6 +18,7 @@ from genop.store.repository import get_case
 from genop_cli.main import cli
 from tests.conftest import EXAMPLES
 from tests.flows.helpers import (
+    OUTCOME_SECONDS,
     consent,
     openssl_decrypt_and_verify,
     run_input,
@@ -101,11 +102,11 @@ def test_answer_given_like_the_ui_form_wins_and_the_cli_answer_is_refused(system
     run = suspended_run(runtime, number)
     resume_flow_run(run.id, run_input={"decision": "given", "method": "digital",
                                        "decided_on": "2026-11-03", "recorded_by": "UI Bruger"})
-    wait_for(lambda: _recorded_by(runtime, number), 60, "the form's answer to be recorded")
+    wait_for(lambda: _recorded_by(runtime, number), OUTCOME_SECONDS, "the form's answer to be recorded")
     late = consent(number, "--refused")
     assert late.exit_code == 1
     assert "already recorded: given (digital) on 2026-11-03, recorded by UI Bruger" in late.stderr
-    wait_for(lambda: _state(runtime, number) == "forwarded", 60, "forwarding after the UI answer")
+    wait_for(lambda: _state(runtime, number) == "forwarded", OUTCOME_SECONDS, "forwarding after the UI answer")
     with runtime.store.session() as session:
         assert get_case(session, number).consent_recorded_by == "UI Bruger"
     assert len(list(system["mail"].glob("*.eml"))) == 1
@@ -124,7 +125,7 @@ def test_consent_given_while_the_run_is_still_starting_is_recorded_and_forwarded
         case = get_case(session, number, with_events=True)
         assert case.consent_recorded_by == "Sagsbehandler Test"
         assert [e.kind for e in case.events].count("forwarded") == 1
-    run = wait_for(lambda: _final_run(runtime, number), 60, "the consent run to finish")
+    run = wait_for(lambda: _final_run(runtime, number), OUTCOME_SECONDS, "the consent run to finish")
     assert run.state.is_completed()
     assert "consent given (written, 2026-11-03) recorded in genop" in run.state.message
 
@@ -149,12 +150,12 @@ def test_consent_recorded_without_prefect_is_acted_on_and_a_form_answer_does_not
 
     resume_flow_run(run.id, run_input={"decision": "refused", "method": "digital",
                                        "decided_on": "2026-11-02", "recorded_by": "UI Bruger"})
-    wait_for(lambda: _state(runtime, number) == "forwarded", 90, "the recorded consent to be forwarded")
+    wait_for(lambda: _state(runtime, number) == "forwarded", OUTCOME_SECONDS, "the recorded consent to be forwarded")
     assert len(list(system["mail"].glob("*.eml"))) == 1
     with runtime.store.session() as session:
         case = get_case(session, number)
         assert (case.consent_decision, case.consent_recorded_by) == ("given", "Sagsbehandler Test")
-    finished = wait_for(lambda: _final_run(runtime, number), 60, "the consent run to finish")
+    finished = wait_for(lambda: _final_run(runtime, number), OUTCOME_SECONDS, "the consent run to finish")
     assert "consent given (written, 2026-11-03) recorded in genop" in finished.state.message
     assert "that first answer stands" in finished.state.message
 
@@ -205,7 +206,7 @@ def test_reconcile_reopens_a_wait_prefect_lost(system):
     result = CliRunner().invoke(cli, ["consent-reconcile"])
     assert result.exit_code == 0, result.output
     assert "1 wait(s) opened" in result.stdout
-    reopened = wait_for(lambda: (r := suspended_run(runtime, number)).id != lost.id and r, 60,
+    reopened = wait_for(lambda: (r := suspended_run(runtime, number)).id != lost.id and r, OUTCOME_SECONDS,
                          "a new consent wait")
     assert reopened.name == f"consent-{number}"
 
@@ -231,3 +232,24 @@ def _final_run(runtime, number: str):
 def _state(runtime, number: str) -> str:
     with runtime.store.session() as session:
         return get_case(session, number).state
+
+
+def test_consent_given_after_the_consent_run_was_cancelled_is_acted_on_at_once(system):
+    """A wait cancelled in the UI (or a run that crashed): `genop consent` does not sit out
+    its --wait; it starts a new consent run, which acts on the recorded decision."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    runtime = system["runtime"]
+    number = submit(EXAMPLES / "plan-example.json")
+    run = suspended_run(runtime, number)
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Cancelled(), force=True)
+    wait_for(lambda: _final_run(runtime, number), OUTCOME_SECONDS, "the consent run to be cancelled")
+
+    result = consent(number, "--given")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"case_number": number, "decision": "given", "state": "forwarded",
+                                         "acted_on": True}
+    assert len(list(system["mail"].glob("*.eml"))) == 1

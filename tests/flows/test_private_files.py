@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from genop_cli.main import cli
 from tests.conftest import EXAMPLES
-from tests.flows.helpers import consent, submit, suspended_run, wait_for
+from tests.flows.helpers import OUTCOME_SECONDS, consent, submit, suspended_run, wait_for
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_every_file_genop_writes_is_private(operators_umask, system, tmp_path):
     refused = submit(EXAMPLES / "plan-dragor.json")
     suspended_run(runtime, refused)
     assert consent(refused, "--refused").exit_code == 0
-    wait_for(lambda: list(runtime.settings.letters_dir.rglob("*.html")), 30, "the refusal letter")
+    wait_for(lambda: list(runtime.settings.letters_dir.rglob("*.html")), OUTCOME_SECONDS, "the refusal letter")
     visits = tmp_path / "visits.csv"
     visits.write_text("case_number,visit_date,sks_code,minutes,mode,group_size\n"
                       f"{given},2026-11-30,BLNR1,abc,individual,\n", encoding="utf-8")
