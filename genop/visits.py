@@ -238,7 +238,7 @@ def _csv_lines(rows: list[tuple[int, str]]) -> _Parsed:
         extra = [value for value in values[len(names):] if value.strip()]
         problem = f"{len(values)} values where the header has {len(names)} columns" if extra else None
         fields: dict[str, str | None] = dict.fromkeys(COLUMNS)
-        fields.update(zip(names, values))
+        fields.update(zip(names, values, strict=False))
         lines.append(_RawLine(n, text, fields, problem))
     return _Parsed(lines, header=header, columns=len(names), delimiter=delimiter)
 

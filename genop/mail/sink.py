@@ -136,7 +136,8 @@ def _message_id(content: bytes) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m genop.mail.sink", description="The local mail sink (stores every mail as an .eml file).")
+    parser = argparse.ArgumentParser(prog="python -m genop.mail.sink",
+                                     description="The local mail sink (stores every mail as an .eml file).")
     parser.add_argument("--folder", type=Path, required=True, help="where the .eml files go")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)

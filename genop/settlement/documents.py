@@ -282,4 +282,5 @@ def totals_row(agreement: Agreement, document: SettlementDocumentRecord) -> dict
     return {"document": document.number, "kind": document.kind, "purpose": document.purpose,
             "period": document.period, "municipality": f"{party.municipality_code} {party.name}",
             "total": money(document.line_total), "aconto": money(document.prepaid),
-            "amount_due": money(document.payable), "due_date": document.due_date.isoformat() if document.due_date else ""}
+            "amount_due": money(document.payable),
+            "due_date": document.due_date.isoformat() if document.due_date else ""}

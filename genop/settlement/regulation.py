@@ -58,7 +58,8 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
         originals[case.case_number].append(course.document.number)
     earlier = session.execute(select(Case.case_number, SettlementDocumentRecord.number)
                               .join(CourseAdjustment, CourseAdjustment.case_id == Case.id)
-                              .join(SettlementDocumentRecord, CourseAdjustment.document_id == SettlementDocumentRecord.id)
+                              .join(SettlementDocumentRecord,
+                                    CourseAdjustment.document_id == SettlementDocumentRecord.id)
                               .where(Case.id.in_([case.id for case in cases])))
     for number, document in earlier:  # a regulation that corrects an earlier one names it too
         originals[number].append(document)
