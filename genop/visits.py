@@ -227,8 +227,8 @@ def _csv_lines(rows: list[tuple[int, str]]) -> _Parsed:
     missing = ", ".join(name for name in REQUIRED if name not in names)
     if missing:
         expected = ",".join(COLUMNS)
-        problem = f"not a header: no column {missing} (expected {expected})"
-        lines = [_RawLine(header_line, header, {}, problem)]
+        not_a_header = f"not a header: no column {missing} (expected {expected})"
+        lines = [_RawLine(header_line, header, {}, not_a_header)]
         lines += [_RawLine(n, text, {}, f"the header (line {header_line}) has no column {missing}")
                   for n, text in body]
         return _Parsed(lines)

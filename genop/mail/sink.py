@@ -21,7 +21,7 @@ import threading
 from email.parser import BytesHeaderParser
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -72,7 +72,7 @@ class SinkController(Controller):
         return self._bind()
 
     async def _bind(self) -> asyncio.AbstractServer:
-        server: asyncio.AbstractServer = await super()._create_server()
+        server = cast(asyncio.Server, await super()._create_server())  # aiosmtpd binds with loop.create_server
         self.port = server.sockets[0].getsockname()[1]
         return server
 
