@@ -1,4 +1,5 @@
 # `make run` and `make test` are the two commands; both set up what they need.
+# `make lint` (ruff, then mypy) is the first half of `make test`, to run alone.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 PYTHON ?= python3
@@ -6,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.genop-installed
 
-.PHONY: run test venv bench clean
+.PHONY: run test lint venv bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +20,11 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/genop system up
 
-test: venv
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 bench: venv
@@ -27,4 +32,4 @@ bench: venv
 	$(BIN)/python bench/settlement_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

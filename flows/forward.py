@@ -18,7 +18,8 @@ def case_forward(case_number: str) -> str:
     delays = current_runtime().settings.smtp_retry_delays
     try:
         outbox_id = prepare_order_task(case_number)
-        delivery = send_mail.with_options(retries=len(delays), retry_delay_seconds=delays or 0)(outbox_id)
+        delivery = send_mail.with_options(retries=len(delays),
+                                          retry_delay_seconds=[float(d) for d in delays] or 0)(outbox_id)
     except GenopError as error:
         if error.code == "not_forwardable":
             raise

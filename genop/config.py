@@ -133,7 +133,7 @@ class Party(_Model):
     @field_validator("cvr")
     @classmethod
     def _cvr_modulus_11(cls, cvr: str | None) -> str | None:
-        if cvr is not None and sum(int(c) * w for c, w in zip(cvr, (2, 7, 6, 5, 4, 3, 2, 1))) % 11:
+        if cvr is not None and sum(int(c) * w for c, w in zip(cvr, (2, 7, 6, 5, 4, 3, 2, 1), strict=True)) % 11:
             raise ValueError(f"CVR {cvr} fails the modulus-11 check")
         return cvr
 
@@ -384,7 +384,7 @@ class Agreement(_Model):
         if not tables:
             raise _Problems([((), "at least one tariff table is needed")])
         order = sorted(range(len(tables)), key=lambda i: tables[i].valid_from)
-        for before, after in zip(order, order[1:]):
+        for before, after in zip(order, order[1:], strict=False):
             a, b = tables[before], tables[after]
             if a.valid_to is None or a.valid_to >= b.valid_from:
                 raise _Problems([((after, "valid_from"), f"{b.name!r} overlaps {a.name!r} (tariffs.{before})")])

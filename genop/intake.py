@@ -160,7 +160,10 @@ class Intake:
         rejected: list[_Rejected] = []
         for path in paths:
             item = self._gave_up(path, names(path)) if give_up else self._read(path, names(path), as_of)
-            (received if isinstance(item, _Received) else rejected).append(item)
+            if isinstance(item, _Received):
+                received.append(item)
+            else:
+                rejected.append(item)
         outcomes = [self._quarantine(item) for item in rejected]
         recorded, failed = self._record(received, as_of)
         outcomes += recorded + [self._quarantine(item) for item in failed]

@@ -249,8 +249,8 @@ def parse_plan(content: bytes, filename: str | None = None) -> Plan:
     encoding = other_unicode_encoding(content)
     if encoding is not None:
         name, codec = encoding
-        kind = "an XML plan" if decoded_head(content, codec) == "<" else "a JSON plan"
-        raise PlanError(f"{the_file} is written in {name}; genop reads plans in UTF-8 only, so {kind} in "
+        plan_kind = "an XML plan" if decoded_head(content, codec) == "<" else "a JSON plan"
+        raise PlanError(f"{the_file} is written in {name}; genop reads plans in UTF-8 only, so {plan_kind} in "
                         f"{name.split(' ')[0]} is refused: ask the sender to save it as UTF-8",
                         code="unsupported_encoding")
     body = content.removeprefix(_BOM).lstrip()

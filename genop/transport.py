@@ -230,6 +230,7 @@ def plan_transport(session: Session, case_number: str, *, agreement: Agreement, 
     if why_not is not None:
         _explain_once(run, *why_not)
         return []
+    assert run.case.first_session_at is not None  # _why_not said there is a first session
     target = (run.case.first_session_at, _destination(run.case), _provider(run.case, agreement))
     if active is not None and _target_of(active) == target:
         return []

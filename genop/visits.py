@@ -227,8 +227,8 @@ def _csv_lines(rows: list[tuple[int, str]]) -> _Parsed:
     missing = ", ".join(name for name in REQUIRED if name not in names)
     if missing:
         expected = ",".join(COLUMNS)
-        problem = f"not a header: no column {missing} (expected {expected})"
-        lines = [_RawLine(header_line, header, {}, problem)]
+        not_a_header = f"not a header: no column {missing} (expected {expected})"
+        lines = [_RawLine(header_line, header, {}, not_a_header)]
         lines += [_RawLine(n, text, {}, f"the header (line {header_line}) has no column {missing}")
                   for n, text in body]
         return _Parsed(lines)
@@ -238,7 +238,7 @@ def _csv_lines(rows: list[tuple[int, str]]) -> _Parsed:
         extra = [value for value in values[len(names):] if value.strip()]
         problem = f"{len(values)} values where the header has {len(names)} columns" if extra else None
         fields: dict[str, str | None] = dict.fromkeys(COLUMNS)
-        fields.update(zip(names, values))
+        fields.update(zip(names, values, strict=False))
         lines.append(_RawLine(n, text, fields, problem))
     return _Parsed(lines, header=header, columns=len(names), delimiter=delimiter)
 

@@ -95,7 +95,7 @@ def prefect_settings(url: str) -> Iterator[None]:
         yield
 
 
-def run_flow(url: str, flow_callable, /, **parameters):  # noqa: ANN001, ANN201 - any flow
+def run_flow(url: str, flow_callable, /, **parameters):  # noqa: ANN001, ANN003, ANN201 - any flow
     """Run a flow in this process against the server at ``url`` (the run shows in its UI)."""
     with prefect_settings(url):
         return flow_callable(**parameters)

@@ -72,5 +72,5 @@ def write_refusal_letter(case_number: str) -> Delivery:
     delivery = deliver(runtime.store, row_id, letter_writer(runtime.settings.letters_dir))
     if delivery.status == "sent":
         with runtime.store.session() as session:
-            letter_sent(session, case_number, session.get(OutboxMessage, row_id), now_utc())
+            letter_sent(session, case_number, session.get_one(OutboxMessage, row_id), now_utc())
     return delivery

@@ -38,7 +38,7 @@ def _database_hiccup(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-DB_RETRIES = {"retries": 2, "retry_delay_seconds": [5, 30], "retry_condition_fn": _database_hiccup}
+DB_RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [5, 30], "retry_condition_fn": _database_hiccup}
 
 
 def _summary(outcome: ledger.Outcome) -> dict[str, Any]:
@@ -151,9 +151,9 @@ def publish_totals(key: str, description: str, numbers: list[str]) -> int:
 
     runtime = current_runtime()
     with runtime.store.session() as session:
-        documents = session.scalars(select(SettlementDocumentRecord)
-                                    .where(SettlementDocumentRecord.number.in_(numbers))
-                                    .order_by(SettlementDocumentRecord.number)).all()
-        rows = [documents.totals_row(runtime.agreement, d) for d in documents]
+        records = session.scalars(select(SettlementDocumentRecord)
+                                  .where(SettlementDocumentRecord.number.in_(numbers))
+                                  .order_by(SettlementDocumentRecord.number)).all()
+        rows = [documents.totals_row(runtime.agreement, d) for d in records]
     create_table_artifact(key=key, description=description, table=rows or [{"documents": "none"}])
     return len(rows)

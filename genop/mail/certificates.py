@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from genop.clock import local
@@ -260,10 +260,11 @@ def issue_certificate(
                        critical=True)
         .add_extension(x509.ExtendedKeyUsage([purpose]), critical=False)
         .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(address)]), critical=False)
+        # a CA read from its files may hold any kind of key; cryptography refuses one that cannot issue
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
                        critical=False)
     )
-    return builder.sign(ca_key, hashes.SHA256()), key  # type: ignore[arg-type]
+    return builder.sign(ca_key, hashes.SHA256()), key  # type: ignore[arg-type]  # as above: any kind of CA key
 
 
 def create_demo_pki(
@@ -282,6 +283,7 @@ def create_demo_pki(
         private_dir(folder)
     written: list[Path] = []
 
+    ca_key: PrivateKeyTypes  # ours is RSA; an existing CA's key is whatever its file holds
     ca_pair = _existing_pair(folder, "ca", overwrite=overwrite)
     if ca_pair is None:
         ca_cert, ca_key = _issue_ca(not_before, now + timedelta(days=2 * valid_days))
@@ -409,8 +411,8 @@ def _extension(cert: x509.Certificate, kind: type[_E]) -> _E | None:
         return None
 
 
-def _public_der(public_key: object) -> bytes:
-    return public_key.public_bytes(  # type: ignore[attr-defined]
+def _public_der(public_key: PublicKeyTypes) -> bytes:
+    return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo,
     )
 

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, or_, select, update
 from sqlalchemy.orm import Session, defer
 
 from genop.clock import now_utc
@@ -79,13 +80,13 @@ def unsent_mail_of(session: Session, case: Case) -> list[int]:
 def _claim(store: Store, outbox_id: int, now: datetime) -> OutboxMessage | None:
     """Take the row for sending; None when it is sent already or another worker holds it."""
     with store.session() as session:
-        claimed = session.execute(
+        claimed = cast("CursorResult[Any]", session.execute(  # an UPDATE's result has a rowcount
             update(OutboxMessage)
             .where(OutboxMessage.id == outbox_id,
                    or_(OutboxMessage.status.in_([Status.PENDING, Status.FAILED]), _lease_expired(now)))
             .values(status=Status.SENDING, claimed_at=now, updated_at=now,
                     attempts=OutboxMessage.attempts + 1)
-        ).rowcount
+        )).rowcount
         row = session.get(OutboxMessage, outbox_id)
         if row is None:
             raise GenopError(f"no outbox message {outbox_id}", code="outbox_not_found")

@@ -21,7 +21,7 @@ import threading
 from email.parser import BytesHeaderParser
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -72,7 +72,7 @@ class SinkController(Controller):
         return self._bind()
 
     async def _bind(self) -> asyncio.AbstractServer:
-        server: asyncio.AbstractServer = await super()._create_server()
+        server = cast(asyncio.Server, await super()._create_server())  # aiosmtpd binds with loop.create_server
         self.port = server.sockets[0].getsockname()[1]
         return server
 
@@ -136,7 +136,8 @@ def _message_id(content: bytes) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m genop.mail.sink", description="The local mail sink (stores every mail as an .eml file).")
+    parser = argparse.ArgumentParser(prog="python -m genop.mail.sink",
+                                     description="The local mail sink (stores every mail as an .eml file).")
     parser.add_argument("--folder", type=Path, required=True, help="where the .eml files go")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)

@@ -107,7 +107,7 @@ def find(session: Session, key: str) -> SettlementDocumentRecord | None:
     return session.scalar(select(SettlementDocumentRecord).where(SettlementDocumentRecord.key == key))
 
 
-def issue(session: Session, agreement: Agreement, *, folder: Path, now: datetime, key: str, kind: str,
+def issue(session: Session, agreement: Agreement, *, folder: Path, now: datetime, key: str, kind: oioubl.DocumentKind,
           purpose: str, payer: str, period: str, issue_date: date, due_date: date | None,
           lines: Sequence[oioubl.DocumentLine], prepaid: Decimal = ZERO, aconto: Decimal = ZERO,
           carried: Decimal = ZERO, note: str | None = None, order_references: tuple[str, ...] = (),
@@ -119,7 +119,7 @@ def issue(session: Session, agreement: Agreement, *, folder: Path, now: datetime
     document = oioubl.SettlementDocument(
         kind=kind, number=number, issue_date=issue_date, due_date=due_date, seller=seller(agreement),
         buyer=buyer(agreement, payer), lines=tuple(lines), prepaid=prepaid, note=note,
-        order_references=order_references, billing_references=corrects)  # type: ignore[arg-type]
+        order_references=order_references, billing_references=corrects)
     code = agreement.parties[payer].municipality_code or payer
     base = folder / purpose / period.replace(":", "-") / f"{number}-{code}"
     row = SettlementDocumentRecord(
@@ -282,4 +282,5 @@ def totals_row(agreement: Agreement, document: SettlementDocumentRecord) -> dict
     return {"document": document.number, "kind": document.kind, "purpose": document.purpose,
             "period": document.period, "municipality": f"{party.municipality_code} {party.name}",
             "total": money(document.line_total), "aconto": money(document.prepaid),
-            "amount_due": money(document.payable), "due_date": document.due_date.isoformat() if document.due_date else ""}
+            "amount_due": money(document.payable),
+            "due_date": document.due_date.isoformat() if document.due_date else ""}

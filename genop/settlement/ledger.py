@@ -228,7 +228,8 @@ def _describe(line: CourseLine, month: str, supplement: bool) -> str:
     if supplement:
         return (f"Efterregistrerede besøg i forløb {line.case_number} (afsluttet {danish_day(line.completed_on)}, "
                 f"afregnet tidligere): {visits}")
-    late = "" if f"{line.completed_on:%Y-%m}" == month else f" (afsluttet {danish_day(line.completed_on)}, efterregistreret)"
+    late = ("" if f"{line.completed_on:%Y-%m}" == month
+            else f" (afsluttet {danish_day(line.completed_on)}, efterregistreret)")
     return f"Afsluttet genoptræningsforløb {line.case_number}: {visits}{late}"
 
 

@@ -280,7 +280,9 @@ def _header(root: etree._Element, doc: SettlementDocument) -> None:
 
 def to_xml(doc: SettlementDocument) -> bytes:
     """The document as OIOUBL 2.1 XML (UTF-8, with declaration), in UBL 2.1 element order."""
-    root = etree.Element(f"{{{ROOT_NS[doc.kind]}}}{doc.kind}", nsmap={None: ROOT_NS[doc.kind], **NS})
+    nsmap: dict[str | None, str] = {None: ROOT_NS[doc.kind]}
+    nsmap.update(NS.items())
+    root = etree.Element(f"{{{ROOT_NS[doc.kind]}}}{doc.kind}", nsmap=nsmap)
     _header(root, doc)
     _party(root, "cac:AccountingSupplierParty", doc.seller, contact_id=None)
     buyer_reference = doc.references[0] if doc.references else doc.number

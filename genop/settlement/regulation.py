@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from genop.settlement.ledger import Outcome, danish_day, load_courses, payment_due
 from genop.config import Agreement
-from genop.settlement.oioubl import danish_amount as kr
+from genop.settlement.oioubl import DocumentKind, danish_amount as kr
 from genop.settlement.rules import ZERO, regulate
 from genop.settlement.documents import course_line, issue, lock_settlement
 from genop.store.models import (
@@ -50,7 +50,7 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
                            .where(SettledCourse.completed_on >= since).order_by(Case.case_number)).all()
     cases = list({case.id: case for _, case in rows}.values())
     adjusted = dict(session.execute(select(CourseAdjustment.case_id, func.sum(CourseAdjustment.difference))
-                                    .group_by(CourseAdjustment.case_id)).all())
+                                    .group_by(CourseAdjustment.case_id)).tuples().all())
     invoiced = {case.case_number: _money_sum(adjusted.get(case.id)) for case in cases}
     originals: dict[str, list[str]] = {case.case_number: [] for case in cases}
     for course, case in rows:  # the course, and any supplement for visits recorded later
@@ -58,7 +58,8 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
         originals[case.case_number].append(course.document.number)
     earlier = session.execute(select(Case.case_number, SettlementDocumentRecord.number)
                               .join(CourseAdjustment, CourseAdjustment.case_id == Case.id)
-                              .join(SettlementDocumentRecord, CourseAdjustment.document_id == SettlementDocumentRecord.id)
+                              .join(SettlementDocumentRecord,
+                                    CourseAdjustment.document_id == SettlementDocumentRecord.id)
                               .where(Case.id.in_([case.id for case in cases])))
     for number, document in earlier:  # a regulation that corrects an earlier one names it too
         originals[number].append(document)
@@ -70,11 +71,12 @@ def regulate_since(session: Session, agreement: Agreement, *, since: date, as_of
         return Outcome(_last_regulation_to(session, tariffs), False)
     # each regulation run that finds differences is a new one: returning to an earlier tariff set
     # (undoing a mistaken regulation) is a regulation of its own
-    sequence = session.scalar(select(func.count(func.distinct(CourseAdjustment.regulation)))) + 1
+    sequence = session.execute(select(func.count(func.distinct(CourseAdjustment.regulation)))).scalar_one() + 1
     regulation = f"{sequence:04d}:{tariffs}"
     ids = {case.case_number: case.id for case in cases}
     names = ", ".join(t.name for t in agreement.tariffs if t.valid_to is None or t.valid_to >= since)
     documents = []
+    kind: DocumentKind
     for payer in (p for p in agreement.aconto.split if p in adjustments):
         for kind, items in (("Invoice", [a for a in adjustments[payer] if a.difference > 0]),
                             ("CreditNote", [a for a in adjustments[payer] if a.difference < 0])):

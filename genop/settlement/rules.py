@@ -152,7 +152,7 @@ def _check_tables(tables: Sequence[TariffTable]) -> None:
     if not tables:
         raise SettlementError("no tariff table given: at least one is needed to price a visit")
     ordered = sorted(tables, key=lambda t: t.valid_from)
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in zip(ordered, ordered[1:], strict=False):
         if before.valid_to is None or before.valid_to >= after.valid_from:
             raise SettlementError(f"tariff tables {before.name!r} and {after.name!r} overlap: "
                                   "only one tariff may be in force on a day")

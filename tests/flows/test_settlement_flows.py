@@ -181,7 +181,8 @@ def _artifact_tables() -> list[list[dict]]:
 def test_settling_before_the_aconto_is_recorded_is_refused_with_the_command_to_run(system):
     runtime = system["runtime"]
     with runtime.store.session() as session:
-        add_course(session, "GEN-2026-000201", completed_on=date(2026, 9, 20), visits=visits_on(date(2026, 9, 1), BLNA=1))
+        add_course(session, "GEN-2026-000201", completed_on=date(2026, 9, 20),
+                   visits=visits_on(date(2026, 9, 1), BLNA=1))
     result = CliRunner().invoke(cli, ["settle", "--month", "2026-09", "--as-of", "2026-10-01"])
     assert result.exit_code == 1
     assert "genop aconto --month 2026-09" in result.output

@@ -698,7 +698,8 @@ def test_visits_recorded_after_their_course_was_settled_are_invoiced_once_next_m
 
 def test_the_first_settlement_starts_with_the_first_aconto_month(runtime, tmp_path):
     with runtime.store.session() as session:
-        add_course(session, "GEN-2026-000301", completed_on=date(2026, 10, 20), visits=visits_on(date(2026, 10, 1), BLNA=1))
+        add_course(session, "GEN-2026-000301", completed_on=date(2026, 10, 20),
+                   visits=visits_on(date(2026, 10, 1), BLNA=1))
     for month in ("2026-10", "2026-11"):
         aconto(runtime, tmp_path, month)
     with pytest.raises(SettlementError, match="settle 2026-10 first"), runtime.store.session() as session:

@@ -156,7 +156,8 @@ def test_a_year_of_settlement_invoices_every_visit_once_at_its_tariff(fresh_stor
                         and d.kind == "Invoice"), Decimal("0.00"))
         credited = sum((d.line_total for d in documents if d.purpose == "regulation" and d.kind == "CreditNote"),
                        Decimal("0.00"))
-        assert session.scalar(select(func.count()).select_from(SettledCourse).where(~SettledCourse.supplement)) == len(year)
+        assert session.scalar(
+            select(func.count()).select_from(SettledCourse).where(~SettledCourse.supplement)) == len(year)
         assert session.scalar(select(func.count()).select_from(Visit).where(Visit.settled_document_id.is_(None))) == 0
 
     assert set(settled) == {c["number"] for c in year}

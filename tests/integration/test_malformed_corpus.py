@@ -63,6 +63,6 @@ def test_the_committed_files_are_what_make_corpus_writes():
     spec = importlib.util.spec_from_file_location("make_corpus", CORPUS / "make_corpus.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for name, code, mentions, what, content in module.CASES:
+    for name, _code, _mentions, _what, content in module.CASES:
         assert (CORPUS / name).read_bytes() == content, name
     assert [row["file"] for row in ROWS] == [name for name, *_ in module.CASES]

@@ -61,7 +61,8 @@ def course(n: int, case_number: str, amount: str) -> DocumentLine:
 
 def tarnby_invoice(agreement: Agreement, amounts: tuple[str, ...] = ("64000.00", "85500.00", "27620.00"),
                    **changes: object) -> SettlementDocument:
-    lines = tuple(course(i, case, amount) for i, (case, amount) in enumerate(zip(CASES, amounts), start=1))
+    lines = tuple(course(i, case, amount)
+                  for i, (case, amount) in enumerate(zip(CASES, amounts, strict=False), start=1))
     total = sum((line.amount for line in lines), Decimal(0))
     fields: dict[str, object] = dict(
         kind="Invoice", number="KK-2026-03-185", issue_date=ISSUED,

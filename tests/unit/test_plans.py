@@ -507,7 +507,8 @@ def test_json_key_given_twice_is_refused_not_silently_the_last() -> None:
 
 
 def test_duplicate_key_in_a_nested_object_is_refused() -> None:
-    content = EXAMPLE_JSON.replace(b'"municipality_code": "185"', b'"municipality_code": "185", "municipality_code": "101"')
+    content = EXAMPLE_JSON.replace(b'"municipality_code": "185"',
+                                   b'"municipality_code": "185", "municipality_code": "101"')
     assert plan_error(content).code == "duplicate_key"
 
 

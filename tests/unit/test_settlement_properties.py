@@ -56,7 +56,7 @@ def tariffs(draw: st.DrawFn) -> Tariffs:
     tables = tuple(TariffTable.model_validate({
         "name": f"table {i}", "valid_from": start, "valid_to": end,
         "groups": {g: {"price": price[g], "description": g, "sks_codes": codes} for g, codes in GROUPS.items()},
-    }) for i, (start, end, price) in enumerate(zip(starts, ends, prices)))
+    }) for i, (start, end, price) in enumerate(zip(starts, ends, prices, strict=True)))
     return Tariffs(starts, prices, tables)
 
 

@@ -1,7 +1,7 @@
 """cases, plan documents, events, quarantine
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 19:06:00.678710
 """
 from alembic import op
