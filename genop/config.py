@@ -144,13 +144,18 @@ class ScopeRules(_Model):
     adult_age: int = Field(ge=0, le=120)
     forwardable_levels: tuple[str, ...]
     region_levels: tuple[str, ...]
+    """Genoptræning på specialiseret niveau: needs hospital expertise, the region's (§4, Bilag 2)."""
+    residence_municipality_levels: tuple[str, ...]
+    """Rehabilitering på specialiseret niveau (sub-agreement §1): not under this agreement and
+    not the region's either; the residence municipality's own task."""
     not_forwarded_levels: tuple[str, ...]
     served_municipalities: tuple[str, ...]
 
     @model_validator(mode="after")
     def _levels_disjoint(self) -> ScopeRules:
         seen: dict[str, str] = {}
-        for field in ("forwardable_levels", "region_levels", "not_forwarded_levels"):
+        for field in ("forwardable_levels", "region_levels", "residence_municipality_levels",
+                      "not_forwarded_levels"):
             for i, level in enumerate(getattr(self, field)):
                 if level in seen:
                     raise _Problems([((field, i), f"level {level!r} is also in {seen[level]}")])
