@@ -144,13 +144,18 @@ class ScopeRules(_Model):
     adult_age: int = Field(ge=0, le=120)
     forwardable_levels: tuple[str, ...]
     region_levels: tuple[str, ...]
+    """Genoptræning på specialiseret niveau: needs hospital expertise, the region's (§4, Bilag 2)."""
+    residence_municipality_levels: tuple[str, ...]
+    """Rehabilitering på specialiseret niveau (sub-agreement §1): not under this agreement and
+    not the region's either; the residence municipality's own task."""
     not_forwarded_levels: tuple[str, ...]
     served_municipalities: tuple[str, ...]
 
     @model_validator(mode="after")
     def _levels_disjoint(self) -> ScopeRules:
         seen: dict[str, str] = {}
-        for field in ("forwardable_levels", "region_levels", "not_forwarded_levels"):
+        for field in ("forwardable_levels", "region_levels", "residence_municipality_levels",
+                      "not_forwarded_levels"):
             for i, level in enumerate(getattr(self, field)):
                 if level in seen:
                     raise _Problems([((field, i), f"level {level!r} is also in {seen[level]}")])
@@ -286,16 +291,50 @@ class Aconto(_Model):
         return (self.monthly_total * self.split[municipality]).quantize(Decimal("0.01"))
 
 
+class TermPeriod(_Model):
+    """One recorded term of the agreement, dates inclusive: the original term (§12) or a
+    prolongation. ``valid_to`` None: until terminated by notice (§12)."""
+
+    valid_from: date
+    valid_to: date | None = None
+    basis: str = Field(min_length=1)
+    """What decided it: "agreement §12", or the decision (body, date) that prolonged it."""
+    note: str | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
 class Terms(_Model):
     """Agreement foreword, §8, §12; sub-agreement §6 (annual report), §8 (meetings)."""
 
     in_force_from: date
     original_term_end: date
-    termination_notice_months: Count
+    termination_notice_months: int = Field(ge=1)
     cost_based_regulation_from: date
     annual_report_month: int = Field(ge=1, le=12)
     annual_report_pages: int = Field(ge=1)
     cooperation_meeting_interval_months: int = Field(ge=1)
+    periods: tuple[TermPeriod, ...] = Field(min_length=1)
+    """The term and its prolongations, effective-dated (agreement §12), in date order."""
+
+    @model_validator(mode="after")
+    def _periods_in_order(self) -> Terms:
+        first = self.periods[0]
+        if (first.valid_from, first.valid_to) != (self.in_force_from, self.original_term_end):
+            raise _Problems([(("periods", 0), f"the first period must be the original term, {self.in_force_from} "
+                                              f"to {self.original_term_end} (in_force_from, original_term_end)")])
+        for i, period in enumerate(self.periods):
+            if period.valid_to is not None and period.valid_to < period.valid_from:
+                raise _Problems([(("periods", i, "valid_to"), f"{period.valid_to} is before valid_from "
+                                                              f"{period.valid_from}")])
+        for i, (before, after) in enumerate(zip(self.periods, self.periods[1:]), start=1):
+            if before.valid_to is None or after.valid_from <= before.valid_to:
+                until = "until further notice" if before.valid_to is None else f"to {before.valid_to}"
+                raise _Problems([(("periods", i, "valid_from"), f"{after.valid_from} overlaps periods.{i - 1} "
+                                                                f"({before.valid_from} {until}); list periods "
+                                                                "in date order without overlaps")])
+        return self
 
 
 class ServiceLevelNorms(_Model):

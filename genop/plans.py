@@ -114,6 +114,8 @@ class Citizen(_Part):
     cpr: str = Field(repr=False)
     name: RequiredText
     address: Address | None = None
+    phone: OptionalText = None
+    """The citizen's phone, for the transport provider's driver (agreement §9)."""
     municipality_code: str
 
     @field_validator("cpr", mode="before")
@@ -172,6 +174,9 @@ class Plan(_Part):
     urgent: Flag = False
     start_by: IsoDate | None = None
     transport_first_session: Flag = False
+    transport_needs: OptionalText = None
+    """The mobility needs for transport the hospital states (wheelchair, help to the car, …): the
+    only health-related text a transport booking carries (agreement §6, §9)."""
     function_before: Description = ""
     function_at_discharge: Description = ""
     rehab_need: Description = ""
@@ -211,7 +216,7 @@ _PLAN_KEYS = frozenset(Plan.model_fields)
 _SINGLE_LINE = frozenset({
     ("plan_id",), ("issued_at",), ("discharge_date",), ("level",), ("diagnosis_group",), ("start_by",),
     ("hospital", "name"), ("hospital", "department"),
-    ("citizen", "cpr"), ("citizen", "name"), ("citizen", "municipality_code"),
+    ("citizen", "cpr"), ("citizen", "name"), ("citizen", "municipality_code"), ("citizen", "phone"),
     ("citizen", "address", "street"), ("citizen", "address", "postcode"), ("citizen", "address", "city"),
     ("diagnoses", "*", "system"), ("diagnoses", "*", "code"),
 })
@@ -346,7 +351,8 @@ _PLAN_XML: Mapping[str, str | _Group] = {
     "DischargeDate": "discharge_date",
     "Sender": _Group("hospital", {"OrganisationName": "name", "DepartmentName": "department"}),
     "Patient": _Group("citizen", {"CivilRegistrationNumber": "cpr", "PersonName": "name",
-                                  "Address": _ADDRESS_XML, "MunicipalityCode": "municipality_code"}),
+                                  "Address": _ADDRESS_XML, "TelephoneSubscriberIdentifier": "phone",
+                                  "MunicipalityCode": "municipality_code"}),
     "Level": "level",
     "Diagnosis": _Group("diagnoses", {"CodeSystem": "system", "Code": "code", "Text": "text"},
                         repeated=True),
@@ -354,6 +360,7 @@ _PLAN_XML: Mapping[str, str | _Group] = {
     "Urgent": "urgent",
     "StartByDate": "start_by",
     "TransportFirstSession": "transport_first_session",
+    "TransportNeeds": "transport_needs",
     "FunctionBefore": "function_before",
     "FunctionAtDischarge": "function_at_discharge",
     "RehabilitationNeed": "rehab_need",

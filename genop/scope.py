@@ -24,6 +24,9 @@ class Route(StrEnum):
     COPENHAGEN = "copenhagen"
     LOJTEGAARDSVEJ = "lojtegaardsvej"
     REGION = "region"
+    RESIDENCE_MUNICIPALITY = "residence_municipality"
+    """Not under this agreement: the residence municipality's own task (rehabilitering på
+    specialiseret niveau, sub-agreement §1)."""
     REJECTED = "rejected"
 
 
@@ -129,8 +132,16 @@ def decide_scope(plan: Plan, agreement: Agreement, *, geriatric_quota_open: bool
 
     level = plan.level
     if level in rules.region_levels:
-        reasons.append(f"level {level} is specialised rehabilitation: stays with the region")
+        reasons.append(f"level {level} is specialised rehabilitation (genoptræning på specialiseret niveau, "
+                       "agreement §4, Bilag 2): stays with the region")
         blocked = blocked or Route.REGION
+    elif level in rules.residence_municipality_levels:
+        own = f" ({party.name})" if payer is not None and party is not None else ""
+        reasons.append(f"level {level} is rehabilitation at specialised level (rehabilitering på specialiseret "
+                       "niveau, sub-agreement §1): not under this agreement (§3 covers non-specialised "
+                       f"ambulant rehabilitation only) and not the region's; the residence municipality's{own} "
+                       "own task")
+        blocked = blocked or Route.RESIDENCE_MUNICIPALITY
     elif level in rules.not_forwarded_levels:
         reasons.append(f"level {level} (self-training) plans are not forwarded (agreement §4): rejected")
         blocked = blocked or Route.REJECTED
@@ -167,7 +178,7 @@ def _route_for_group(key: str, covered: bool, default_route: str, agreement: Agr
     """The group's route, with a reason saying what happens next in the state it leads to.
 
     Called only when nothing else (municipality, age, level) has decided the plan, so that
-    a rejected or regional case is never told its order goes to Copenhagen.
+    a rejected, regional or residence-municipality case is never told its order goes to Copenhagen.
     """
     group = agreement.diagnosis_groups[key]
     if not covered:
@@ -194,7 +205,7 @@ def _route_for_group(key: str, covered: bool, default_route: str, agreement: Agr
 def _state_for(route: Route | None) -> CaseState:
     if route is Route.COPENHAGEN:
         return CaseState.AWAITING_CONSENT
-    if route in (Route.LOJTEGAARDSVEJ, Route.REGION):
+    if route in (Route.LOJTEGAARDSVEJ, Route.REGION, Route.RESIDENCE_MUNICIPALITY):
         return CaseState.ROUTED_ELSEWHERE
     if route is Route.REJECTED:
         return CaseState.REJECTED

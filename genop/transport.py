@@ -9,6 +9,13 @@ municipality pays (Health Act §263) and settles directly with its provider (agr
 Borgerservice, which handles transport cases under Health Act §171 (sub-agreement §2),
 is told of every booking and cancellation.
 
+A booking carries only what the driver needs (agreement §6: "Videregivelse af persondata
+skal ske i overensstemmelse med persondataloven"): the citizen's name, pickup address and
+phone, the time and place of the session, and the mobility needs the plan states for
+transport (``Plan.transport_needs``). Never the diagnosis, the annex-4 function
+descriptions or the plan itself: those go to the training unit with the order, not to a
+driver.
+
 Bookings are numbered 1, 2, … per case (``TransportBooking.sequence``). A moved first
 session cancels the current booking and books the next number. Every message goes
 through the outbox under the key (case, purpose + number), so it is sent exactly once.
@@ -61,8 +68,11 @@ class TransportOrder:
     destination_address: str | None
     session_at: datetime
     needs: str
+    """The mobility needs the plan states for transport; never diagnosis or function text (§6)."""
     payer: str
     sequence: int
+    phone: str | None = None
+    """The citizen's phone, when the plan gives one: the driver calls on arrival."""
     reason: str | None = None
     """Why the booking is cancelled (Danish, as told to the provider); None on a booking."""
 
@@ -195,15 +205,14 @@ def transport_order(case: Case, booking: TransportBooking, agreement: Agreement)
                          code="pickup_address_missing")
     place = " ".join(part for part in (address.postcode, address.city) if part)
     destination = agreement.party(booking.destination)
-    needs = plan.function_at_discharge.strip() or "Ikke beskrevet i genoptræningsplanen."
     return TransportOrder(
         case_number=case.case_number, provider=booking.provider, passenger=plan.citizen.name,
         pickup=", ".join(part for part in (address.street, place) if part),
         destination=booking.destination,
         destination_address=destination.contact.address if destination.contact else None,
         session_at=local(booking.session_at),
-        needs=f"{needs} (funktionsevne ved udskrivning ifølge genoptræningsplanen, sag {case.case_number})",
-        payer=_residence(case, agreement).key, sequence=booking.sequence)
+        needs=plan.transport_needs or "Ikke angivet i genoptræningsplanen.",
+        payer=_residence(case, agreement).key, sequence=booking.sequence, phone=plan.citizen.phone)
 
 
 @dataclass

@@ -371,6 +371,11 @@ def create_demo_certificates(runtime: Runtime, *, overwrite: bool = False) -> li
 
 
 @cli.group(cls=GenopGroup)
+def agreement() -> None:
+    """The agreement itself: its term and termination (agreement §12)."""
+
+
+@cli.group(cls=GenopGroup)
 def system() -> None:
     """The running system: Prefect server, served deployments."""
 
@@ -389,3 +394,4 @@ def main() -> None:
 
 from genop_cli import training as _training  # noqa: E402,F401 - registers the training commands
 from genop_cli import settlement as _settlement  # noqa: E402,F401 - registers the settlement commands
+from genop_cli import agreement as _agreement  # noqa: E402,F401 - registers the agreement commands

@@ -13,12 +13,16 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from types import FrameType
 
+from genop.clock import today
+from genop.config import Agreement
 from genop.errors import SettingsError
 from genop.runtime import Runtime
 from genop.settings import PROJECT_ROOT, Settings
 from genop.store.db import open_store
+from genop.term import term_status
 from genop_cli.main import create_demo_certificates
 from genop_cli import processes
 from genop_cli.output import console, errors
@@ -71,10 +75,19 @@ def uses_local_sink(settings: Settings) -> bool:
     return settings.smtp_host in ("127.0.0.1", "localhost") and settings.smtp_security == "none"
 
 
+def warn_outside_term(agreement: Agreement, day: date | None = None) -> bool:
+    """One warning line when the day (today) is outside every recorded term (agreement §12)."""
+    status = term_status(agreement.terms, day or today())
+    if not status.in_term:
+        errors.print(f"genop: warning: {status.summary()}", markup=False, highlight=False, soft_wrap=True)
+    return not status.in_term
+
+
 def run_system(runtime: Runtime) -> int:
     settings = runtime.settings
     settings.ensure_dirs()
     open_store(settings.store_url)
+    warn_outside_term(runtime.agreement)
     if not (settings.certificates_dir / "tarnby.crt").exists():
         written = create_demo_certificates(runtime)
         console.print(f"created DEMO certificates in {settings.certificates_dir} ({len(written)} files)")

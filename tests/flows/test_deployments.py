@@ -40,6 +40,16 @@ def test_aconto_and_settlement_run_every_morning_in_danish_time():
     assert deployments["settle-regulate"].schedules == deployments["year-reconcile"].schedules == []
 
 
+def test_agreement_term_is_checked_every_morning_in_danish_time():
+    """Agreement §12: a daily look at whether today is inside a recorded term."""
+    from flows.serve import build_deployments
+
+    deployment = {d.name: d for d in build_deployments()}["agreement-term"]
+    [schedule] = deployment.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 6 * * *", "Europe/Copenhagen")
+    assert deployment.entrypoint.endswith("agreement.py:agreement_term")
+
+
 def _deployment_names(api_url: str) -> set[str]:
     try:
         response = httpx.post(f"{api_url}/deployments/filter", json={}, timeout=5)

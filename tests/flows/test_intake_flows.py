@@ -53,8 +53,9 @@ def test_inbox_poll_takes_in_a_folder_in_one_run_and_quarantines_the_bad_file(ru
     from flows.intake import inbox_poll
 
     inbox = runtime.settings.inbox_dir
-    for n in range(30):
-        write_plan(inbox, f"plan-{n:02d}.json", plan_id=f"GOP-BATCH-{n:02d}")
+    lymphoedema = {"diagnosis_group": None, "diagnoses": [{"system": "ICD-10", "code": "DI890"}]}
+    for n in range(30):  # the first three are lymphoedema plans: covered, like any group (agreement §3)
+        write_plan(inbox, f"plan-{n:02d}.json", plan_id=f"GOP-BATCH-{n:02d}", **(lymphoedema if n < 3 else {}))
     (inbox / "broken.xml").write_bytes(b"<Genoptraeningsplan><oops></Genoptraeningsplan>")
     (inbox / "still-writing.json.part").write_bytes(b"{")
 
@@ -65,6 +66,8 @@ def test_inbox_poll_takes_in_a_folder_in_one_run_and_quarantines_the_bad_file(ru
     assert sorted(p.name for p in inbox.iterdir()) == ["still-writing.json.part"]
     with runtime.store.session() as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 30
+        lymph = session.execute(select(Case.state, Case.route).where(Case.diagnosis_group == "lymphoedema")).all()
+        assert lymph == [("awaiting_consent", "copenhagen")] * 3
         quarantined = session.scalars(select(QuarantinedFile)).one()
     assert quarantined.reason_code == "malformed_xml"
     kept = Path(quarantined.stored_path)

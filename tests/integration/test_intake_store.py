@@ -137,7 +137,10 @@ def test_out_of_scope_plans_are_recorded_with_route_and_reason(runtime, tmp_path
     folder = tmp_path / "in"
     write_plan(folder, "child.json", plan_id="P-child", citizen__cpr=CHILD_CPR)
     write_plan(folder, "kbh.json", plan_id="P-kbh", citizen__municipality_code="101")
-    write_plan(folder, "region.json", plan_id="P-region", level="rehabilitering_specialiseret")
+    write_plan(folder, "region.json", plan_id="P-region", level="specialiseret")
+    write_plan(folder, "own.json", plan_id="P-own", level="rehabilitering_specialiseret")
+    write_plan(folder, "lymph.json", plan_id="P-lymph", diagnosis_group=None,
+               diagnoses=[{"system": "ICD-10", "code": "DI890", "text": "Lymfødem"}])
     write_plan(folder, "geri.json", plan_id="P-geri", diagnosis_group="geriatric")
     write_plan(folder, "nodesc.json", plan_id="P-nodesc", function_before="")
     outcomes = _take_in(runtime, folder)
@@ -148,6 +151,8 @@ def test_out_of_scope_plans_are_recorded_with_route_and_reason(runtime, tmp_path
         "child.json": ("rejected", "rejected"),
         "kbh.json": ("rejected", "rejected"),
         "region.json": ("routed_elsewhere", "region"),
+        "own.json": ("routed_elsewhere", "residence_municipality"),
+        "lymph.json": ("awaiting_consent", "copenhagen"),
         "geri.json": ("routed_elsewhere", "lojtegaardsvej"),
         "nodesc.json": ("incomplete", "copenhagen"),
     }

@@ -10,6 +10,7 @@ import threading
 from datetime import datetime, timedelta
 from functools import partial
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -95,6 +96,11 @@ def deliver_all(runtime, rows: list[OutboxMessage], sink) -> dict[str, Path]:
 
 def read_as(party: str, mail: Path, runtime, tmp_path: Path) -> str:
     """The body as the party reads it: openssl decrypts with its key and verifies Tårnby's signature."""
+    return open_as(party, mail, runtime, tmp_path).get_body(("plain",)).get_content()
+
+
+def open_as(party: str, mail: Path, runtime, tmp_path: Path) -> EmailMessage:
+    """The whole message as the party reads it (``read_as``), attachments and all."""
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command line is not installed; the provider's decryption is not checked")
     certs = runtime.settings.certificates_dir
@@ -104,7 +110,7 @@ def read_as(party: str, mail: Path, runtime, tmp_path: Path) -> str:
                  ["-verify", "-in", decrypted, "-CAfile", certs / "ca.crt", "-out", content]):
         result = subprocess.run(["openssl", "smime", *map(str, args)], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
-    return message_from_bytes(content.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+    return message_from_bytes(content.read_bytes(), policy=policy.default)
 
 
 def test_tarnby_citizen_is_booked_with_tarnbys_provider_and_paid_directly(certified, tmp_path, sink):
@@ -132,9 +138,44 @@ def test_tarnby_citizen_is_booked_with_tarnbys_provider_and_paid_directly(certif
     assert "Afhentning:      Englandsvej 12, 2770 Kastrup" in body
     assert "Fremmøde:        2. december 2026 kl. 10.00" in body
     assert "Genoptræning København, Edith Rodes Vej 4" in body
-    assert "Går med rollator" in body
+    assert "Behov:           Ikke angivet i genoptræningsplanen." in body  # the plan states no transport needs
+    assert "Går med rollator" not in body  # function at discharge is not the driver's (agreement §6)
     assert "afregnes direkte mellem Tårnby Kommune og leverandøren" in body
     assert "efterfølgende træninger vurderes og bestilles af træningsenheden" in body
+
+
+NEEDS = "Kørestolsbruger; skal hjælpes fra lejligheden (2. sal, ingen elevator) og ind i bilen."
+FUNCTION_TEXTS = ("Selvhjulpen, gik ture dagligt.", "Svært ved at rejse sig fra stol efter faldet.",
+                  "Gangfunktion, balance og styrke i højre underekstremitet.")
+
+
+def test_booking_holds_what_the_driver_needs_and_no_diagnosis_function_text_or_plan(certified, tmp_path, sink):
+    """Agreement §6: personal data are passed on only as the law allows; the driver gets name,
+    address, phone, time, place and the mobility needs the plan states — nothing of the health record."""
+    before, at_discharge, need = FUNCTION_TEXTS
+    number = consented_with(
+        certified, tmp_path, "GOP-TR-DATA", citizen__phone="3251 7788", transport_needs=NEEDS,
+        diagnoses=[{"system": "ICD-10", "code": "DS72.0", "text": "Brud på lårbenshals"},
+                   {"system": "ICD-10", "code": "DE119", "text": "Type 2-diabetes uden komplikationer"}],
+        function_before=before, function_at_discharge=at_discharge, rehab_need=need)
+    set_case(certified, number)
+    [row] = plan(certified, number)
+
+    message = open_as("transport_tarnby", deliver_all(certified, [row], sink)[row.message_id], certified, tmp_path)
+
+    assert not list(message.iter_attachments())  # no plan, no readable rendering of it
+    body = message.get_body(("plain",)).get_content()
+    assert "Borger:          Karen Jensen" in body
+    assert "Afhentning:      Englandsvej 12, 2770 Kastrup" in body
+    assert "Telefon:         3251 7788" in body
+    assert "Fremmøde:        2. december 2026 kl. 10.00" in body
+    assert "Destination:     Genoptræning København, Edith Rodes Vej 4, Bygning V, 1. sal, 2200 København N" in body
+    assert f"Behov:           {NEEDS}" in body
+    for code in ("DS720", "DS72.0", "DS72", "S72", "DE119", "E11"):
+        assert code not in body, code
+    for text in ("Brud på lårbenshals", "lårbenshals", "diabetes", "hip_fracture", "Hoftenær", *FUNCTION_TEXTS):
+        assert text not in body, text
+    assert "010145" not in body
 
 
 def test_dragor_citizen_is_booked_with_dragors_provider_and_borgerservice_told(
@@ -287,7 +328,8 @@ def provider():
 ORDER = TransportOrder(case_number="GEN-2026-000001", provider="transport_tarnby", passenger="Test Borger",
                        pickup="Englandsvej 12, 2770 Kastrup", destination="copenhagen_training",
                        destination_address="Edith Rodes Vej 4, Bygning V, 1. sal, 2200 København N",
-                       session_at=SESSION, needs="Går med rollator.", payer="tarnby", sequence=1)
+                       session_at=SESSION, needs="Går med rollator.", payer="tarnby", sequence=1,
+                       phone="3251 0000")
 
 
 def test_http_adapter_posts_the_order_with_its_idempotency_key(provider):
@@ -308,7 +350,7 @@ def test_http_adapter_posts_the_order_with_its_idempotency_key(provider):
         "pickup": "Englandsvej 12, 2770 Kastrup", "destination": "copenhagen_training",
         "destination_address": "Edith Rodes Vej 4, Bygning V, 1. sal, 2200 København N",
         "session_at": "2026-12-02T10:00:00+01:00", "needs": "Går med rollator.", "payer": "tarnby",
-        "settlement": "direct_with_payer", "reason": None}
+        "phone": "3251 0000", "settlement": "direct_with_payer", "reason": None}
 
 
 def test_http_adapter_reports_a_provider_failure_clearly(provider):

@@ -123,7 +123,8 @@ def test_unknown_party_key_is_a_config_error_naming_the_key(agreement: Agreement
 def test_uncovered_groups_are_rejected_and_geriatric_goes_to_lojtegaardsvej(agreement: Agreement) -> None:
     groups = agreement.diagnosis_groups
     uncovered = {key for key, group in groups.items() if not group.covered}
-    assert uncovered == {"gynaecology", "obstetrics", "paediatrics", "lymphoedema"}
+    assert uncovered == {"gynaecology", "obstetrics", "paediatrics"}  # agreement §3: only these three
+    assert groups["lymphoedema"].covered and groups["lymphoedema"].default_route == "copenhagen"
     assert {groups[key].default_route for key in uncovered} == {"rejected"}
     assert groups["geriatric"].default_route == "lojtegaardsvej"
     assert agreement.geriatric_routing.mode == "lojtegaardsvej"

@@ -142,6 +142,21 @@ def test_unknown_xml_elements_are_kept_as_extras() -> None:
     assert kept["citizen"]["PreferredLanguage"] == "da"
 
 
+def test_citizen_phone_and_transport_needs_read_the_same_from_json_and_xml() -> None:
+    """What a transport booking needs besides name and address (agreement §6, §9)."""
+    document = example()
+    document["citizen"]["phone"] = "3251 7788"
+    document["transport_needs"] = "Kørestolsbruger, skal hjælpes ind i bilen."
+    content = xml_with("<MunicipalityCode>", "<TelephoneSubscriberIdentifier>3251 7788"
+                       "</TelephoneSubscriberIdentifier><MunicipalityCode>")
+    content = content.replace(b"<TransportFirstSession>", "<TransportNeeds>Kørestolsbruger, skal hjælpes ind i "
+                              "bilen.</TransportNeeds><TransportFirstSession>".encode())
+    from_json, from_xml = parse_plan(encode(document)), parse_plan(content)
+    assert from_json == from_xml
+    assert (from_xml.citizen.phone, from_xml.transport_needs) == ("3251 7788", document["transport_needs"])
+    assert (parse_plan(EXAMPLE_JSON).citizen.phone, parse_plan(EXAMPLE_JSON).transport_needs) == (None, None)
+
+
 def test_json_field_name_used_as_xml_element_is_rejected_naming_the_xml_name() -> None:
     error = plan_error(xml_with("<Level>basal</Level>", "<Level>basal</Level><plan_id>X</plan_id>"))
     assert error.code == "invalid_field"

@@ -62,12 +62,35 @@ def test_citizen_turning_18_on_discharge_day_is_adult(agreement):
     assert any("adult (18 at discharge)" in r for r in decision.reasons)
 
 
-@pytest.mark.parametrize("level", ["specialiseret", "rehabilitering_specialiseret"])
-def test_specialised_levels_stay_with_the_region(agreement, level):
-    decision = decide_scope(make_plan(level=level), agreement)
+def test_specialised_rehabilitation_stays_with_the_region(agreement):
+    decision = decide_scope(make_plan(level="specialiseret"), agreement)
     assert decision.route is Route.REGION
     assert decision.state is CaseState.ROUTED_ELSEWHERE
-    assert any("region" in r for r in decision.reasons)
+    assert any("genoptræning på specialiseret niveau" in r and "stays with the region" in r
+               for r in decision.reasons)
+
+
+@pytest.mark.parametrize("code, municipality", [("185", "Tårnby Kommune"), ("155", "Dragør Kommune")])
+def test_rehabilitation_at_specialised_level_is_the_residence_municipalitys_own_task(agreement, code,
+                                                                                      municipality):
+    decision = decide_scope(make_plan(level="rehabilitering_specialiseret", citizen__municipality_code=code),
+                            agreement)
+    assert decision.route is Route.RESIDENCE_MUNICIPALITY
+    assert decision.route.value == "residence_municipality"
+    assert decision.state is CaseState.ROUTED_ELSEWHERE
+    [reason] = [r for r in decision.reasons if r.startswith("level ")]
+    assert "rehabilitering på specialiseret niveau" in reason and "not under this agreement" in reason
+    assert f"the residence municipality's ({municipality}) own task" in reason
+    assert "stays with the region" not in reason and "rejected" not in reason
+
+
+def test_lymphoedema_is_covered_and_goes_to_copenhagen(agreement):
+    for plan in (make_plan(diagnosis_group="lymphoedema"),
+                 make_plan(diagnosis_group=None, diagnoses=[{"system": "ICD-10", "code": "DI890"}])):
+        decision = decide_scope(plan, agreement)
+        assert decision.diagnosis_group == "lymphoedema"
+        assert (decision.route, decision.state) == (Route.COPENHAGEN, CaseState.AWAITING_CONSENT)
+        assert not any("not covered" in r for r in decision.reasons)
 
 
 def test_self_training_plan_is_not_forwarded(agreement):
@@ -171,6 +194,7 @@ def test_unknown_diagnosis_group_key_is_a_contract_error(agreement):
     {"citizen__cpr": CHILD_CPR},
     {"level": "selvtraening"},
     {"level": "specialiseret"},
+    {"level": "rehabilitering_specialiseret"},
 ])
 def test_a_plan_not_for_copenhagen_is_never_told_its_order_goes_there(agreement, changes):
     decision = decide_scope(make_plan(**changes), agreement)

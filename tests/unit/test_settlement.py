@@ -124,6 +124,21 @@ def test_course_line_counts_every_tariff_group_and_prices_sub_codes_by_their_gro
     assert str(line.amount) == "1710.00"
 
 
+def test_lymphoedema_course_is_settled_per_visit_like_any_covered_group(agreement):
+    """Bilag 3's "x" gives no session count, not an exclusion: each visit at its DAGS tariff (§8, Bilag 7)."""
+    visits = [(date(2027, 3, 2), "BLNC"), (date(2027, 3, 4), "BLNR1"), (date(2027, 3, 9), "BTP"),
+              (date(2027, 3, 11), "AAF6")]
+    lymph = course(1, "dragor", date(2027, 3, 31), *visits, group="lymphoedema")
+    [settlement] = settle_month([lymph], agreement, month="2027-03", invoice_date=date(2027, 4, 1))
+    [line] = settlement.lines
+    assert (line.case_number, line.diagnosis_group) == ("GEN-2027-000001", "lymphoedema")
+    assert line.visits == {"GEN1A": 1, "GEN2A": 2, "GEN3A": 1}
+    assert line.amount == Decimal("640.00") + 2 * Decimal("855.00") + Decimal("1381.00") == Decimal("3731.00")
+    assert settlement.total == line.amount
+    assert price_course(course(2, "dragor", date(2027, 3, 31), *visits[:1], group="lymphoedema"),
+                        agreement).amount == Decimal("640.00")
+
+
 def test_visit_is_priced_at_the_tariff_in_force_on_the_visit_date(agreement):
     tables = tables_changing_on(agreement, date(2027, 1, 1), GEN2A="900.00")
     straddling = course(1, "tarnby", date(2027, 1, 5), (date(2026, 12, 31), "BLNR1"), (date(2027, 1, 1), "BLNR1"))
