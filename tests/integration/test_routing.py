@@ -200,3 +200,53 @@ def test_no_quota_changes_a_route_at_intake_and_capacity_counts_the_choices(runt
         figure = capacity(session, runtime.agreement, 2026)
         assert (figure.cases, figure.to_copenhagen, str(figure.share)) == (13, 1, "0.077")
         assert capacity(session, runtime.agreement, 2025).cases == 0
+
+
+# -- the CLI -------------------------------------------------------------------------------------
+
+
+def test_case_route_cli_records_the_note_in_genop_and_gives_prefect_only_the_form_fields(runtime, tmp_path,
+                                                                                          monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from genop_cli import routing as routing_cli
+    from genop_cli.main import cli
+
+    number = geriatric_case(runtime, tmp_path)
+    runs: list[dict] = []
+    monkeypatch.setattr(routing_cli, "require_server", lambda _settings: "http://127.0.0.1:1/api")
+    monkeypatch.setattr(routing_cli, "run_flow", lambda _url, _flow, **parameters: runs.append(parameters))
+    result = CliRunner().invoke(cli, ["case", "route", number.lower(), "--to", "copenhagen", "--by",
+                                      "Sagsbehandler Hansen", "--reason", "needs_specialised_training",
+                                      "--note", "Aftalt med Edith Rodes Vej", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert (shown["state"], shown["route"]) == ("awaiting_consent", "copenhagen")
+    assert set(shown["capacity"]) == {"year", "cases", "to_copenhagen", "share", "expected_share"}
+    assert any("Aftalt med Edith Rodes Vej" in e["detail"] for e in shown["events"])
+    [parameters] = runs
+    assert set(parameters) == {"case_number", "staff_name", "reason"}
+    assert (parameters["case_number"], parameters["reason"].name) == (number, "needs_specialised_training")
+    assert "Aftalt" not in json.dumps({k: str(v) for k, v in parameters.items()})
+
+    refused = CliRunner().invoke(cli, ["case", "route", number, "--to", "copenhagen", "--by", "X",
+                                       "--reason", "because"])
+    assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "capacity" in refused.stderr
+
+
+def test_capacity_cli_prints_the_share_for_a_year(runtime, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from genop_cli.main import cli
+
+    numbers = [geriatric_case(runtime, tmp_path, f"GOP-GER-C{i}") for i in range(3)]
+    route(runtime, numbers[0])
+    shown = json.loads(CliRunner().invoke(cli, ["capacity", "--year", "2026", "--json"]).stdout)
+    assert shown == {"year": 2026, "cases": 3, "to_copenhagen": 1, "share": "0.333", "expected_share": "0.10"}
+    line = CliRunner().invoke(cli, ["capacity", "--year", "2026"]).stdout
+    assert "sent to Copenhagen 1 (33.3%); expected share 10%" in line

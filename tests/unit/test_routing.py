@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from genop.config import load_agreement
-from genop.routing import Capacity, at_own_centre, reason_text, RoutingError, why_not_to_copenhagen
+from genop.routing import Capacity, RoutingError, at_own_centre, reason_text, why_not_to_copenhagen
 from genop.store.models import Case
 
 
