@@ -33,7 +33,8 @@ RouteReason = _reasons()
 
 
 @flow(name="case-route", flow_run_name="route-{case_number}", persist_result=False)
-def case_route(case_number: str, staff_name: str, reason: RouteReason) -> dict[str, object]:  # type: ignore[valid-type]
+def case_route(case_number: str, staff_name: str,
+               reason: RouteReason) -> dict[str, object]:  # type: ignore[valid-type]
     """Send a case from Løjtegårdsvej to Copenhagen (Tårnby's choice), recording who and why;
     then open its consent wait, or forward its order if consent is already recorded."""
     routed = route_to_copenhagen_task(case_number, staff_name, RouteReason(reason).name)

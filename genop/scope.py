@@ -197,4 +197,3 @@ def _state_for(route: Route | None) -> CaseState:
     if route is Route.REJECTED:
         return CaseState.REJECTED
     return CaseState.INCOMPLETE
-

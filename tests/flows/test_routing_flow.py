@@ -67,3 +67,18 @@ def test_case_route_flow_sends_a_geriatric_case_to_copenhagen_with_who_and_why(m
     assert f"route-{number}" in haystack
     for secret in ("010145-1234", "Karen Jensen", "geriatric", "Geriatri"):
         assert secret not in haystack, secret
+
+
+def test_case_route_flow_forwards_once_when_consent_is_already_recorded(mail, tmp_path):
+    from flows.routing import RouteReason, case_route
+
+    handler, runtime = mail
+    number = geriatric_case(runtime, tmp_path, "GOP-GER-CONSENTED")
+    with runtime.store.session() as session:  # consent to forward already recorded (agreement §6)
+        case = get_case(session, number)
+        case.consent_decision, case.consent_method, case.consent_date = "given", "written", date(2026, 11, 3)
+    first = case_route(case_number=number, staff_name="Sagsbehandler Hansen", reason=RouteReason.other)
+    again = case_route(case_number=number, staff_name="Sagsbehandler Hansen", reason=RouteReason.other)
+    assert (first["state"], first["changed"]) == ("forwarded", True)
+    assert (again["state"], again["changed"]) == ("forwarded", False)
+    assert len(handler.stored()) == 1  # the order to Copenhagen, once
