@@ -8,6 +8,7 @@ into a :class:`genop.errors.ConfigError` naming the file and the key path.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -71,6 +72,7 @@ Icd10Prefix = Annotated[str, _code(r"^D[A-Z][0-9A-Z]{0,6}$", "an ICD-10 prefix i
 SksCode = Annotated[str, _code(r"^[A-Z][0-9A-Z]{1,9}$", "an SKS procedure code (e.g. BLNR)")]
 Email = Annotated[str, _code(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "a mail address", upper=False)]
 Count = Annotated[int, Field(ge=0)]
+ReasonKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 
 def _fill_keys(mapping: Any, field: str = "key") -> Any:
@@ -164,10 +166,13 @@ class ScopeRules(_Model):
 
 
 class GeriatricRouting(_Model):
-    """Agreement §3.1: geriatric patients to Løjtegårdsvej; ~10% expected in Copenhagen."""
+    """Agreement §3.1, §4: geriatric patients to Løjtegårdsvej unless Tårnby chooses Copenhagen
+    for a case; ~10% expected in Copenhagen — a capacity-planning figure, never a quota."""
 
-    mode: Literal["lojtegaardsvej", "quota"] = "lojtegaardsvej"
     copenhagen_share: Share
+    """The share of the year's geriatric cases expected in Copenhagen (shown, not enforced)."""
+    reasons: dict[ReasonKey, Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    """The closed list of reasons for sending a case to Copenhagen: key → the text staff read."""
 
 
 class Staffing(_Model):
@@ -188,6 +193,9 @@ class DiagnosisGroup(_Model):
     name_en: str
     covered: bool
     default_route: Literal["copenhagen", "lojtegaardsvej", "rejected"]
+    choice: Literal["tarnby"] | None = None
+    """Who chooses the route per case (agreement §4 "hvor Tårnby Kommune vælger"): the default
+    route unless that party sends the case to Copenhagen (genop.routing)."""
     icd10_prefixes: tuple[Icd10Prefix, ...]
     expected_patients: Count | None
     sessions_per_course: int | None = Field(ge=1)
@@ -328,7 +336,7 @@ class Terms(_Model):
             if period.valid_to is not None and period.valid_to < period.valid_from:
                 raise _Problems([(("periods", i, "valid_to"), f"{period.valid_to} is before valid_from "
                                                               f"{period.valid_from}")])
-        for i, (before, after) in enumerate(zip(self.periods, self.periods[1:]), start=1):
+        for i, (before, after) in enumerate(itertools.pairwise(self.periods), start=1):
             if before.valid_to is None or after.valid_from <= before.valid_to:
                 until = "until further notice" if before.valid_to is None else f"to {before.valid_to}"
                 raise _Problems([(("periods", i, "valid_from"), f"{after.valid_from} overlaps periods.{i - 1} "
@@ -467,6 +475,9 @@ class Agreement(_Model):
                 yield ("diagnosis_groups", key, "expected_visits", tariff), f"unknown tariff group {tariff}"
             if group.default_route != "rejected" and group.default_route not in self.parties:
                 yield ("diagnosis_groups", key, "default_route"), f"no party {group.default_route!r}"
+            if group.choice is not None and (not group.covered or group.default_route in ("copenhagen", "rejected")):
+                yield (("diagnosis_groups", key, "choice"),
+                       "a choice needs a covered group whose default route is not copenhagen or rejected")
 
     def _municipality_key_problems(self) -> Iterator[Problem]:
         for section, field, keys in (("aconto", "split", self.aconto.split),
@@ -476,6 +487,11 @@ class Agreement(_Model):
                     yield (section, field, key), f"{key!r} is not a municipality party"
 
     # -- look-ups -------------------------------------------------------------------------
+
+    @property
+    def chosen_groups(self) -> tuple[str, ...]:
+        """The diagnosis groups whose route Tårnby chooses per case (agreement §4), e.g. geriatric."""
+        return tuple(key for key, group in self.diagnosis_groups.items() if group.choice is not None)
 
     def party(self, key: str) -> Party:
         if key not in self.parties:

@@ -41,11 +41,12 @@ from genop.inbox import (
     quarantine_target,
 )
 from genop.plans import Plan, parse_plan
-from genop.scope import ScopeDecision, decide_scope, geriatric_quota_has_room, validate_for_intake
+from genop.routing import chosen_route
+from genop.scope import ScopeDecision, decide_scope, validate_for_intake
 from genop.states import INTAKE_STATES, CaseState
 from genop.store.db import Store
 from genop.store.models import Case, PlanDocument, QuarantinedFile
-from genop.store.repository import allocate_case_numbers, append_event, cases_by_plan_id, geriatric_counts
+from genop.store.repository import allocate_case_numbers, append_event, cases_by_plan_id
 
 CHUNK_SIZE = 500
 _WRITE_ATTEMPTS = 3
@@ -269,7 +270,6 @@ class _Recorder:
         self.agreement = agreement
         self.as_of = as_of
         self.now: datetime = now_utc()
-        self._geriatric: tuple[int, int] | None = None
 
     def record(self, received: list[_Received]) -> list[IntakeOutcome]:
         existing = cases_by_plan_id(self.session, (item.plan.plan_id for item in received))
@@ -287,18 +287,13 @@ class _Recorder:
         self.session.flush()
         return outcomes
 
-    def _decide(self, plan: Plan) -> ScopeDecision:
-        room = False
-        routing = self.agreement.geriatric_routing
-        if routing.mode == "quota":
-            if self._geriatric is None:
-                self._geriatric = geriatric_counts(self.session, self.as_of.year)
-            total, sent = self._geriatric
-            room = geriatric_quota_has_room(sent, total, routing.copenhagen_share)
-        decision = decide_scope(plan, self.agreement, geriatric_quota_open=room)
-        if self._geriatric is not None and decision.diagnosis_group == "geriatric":
-            total, sent = self._geriatric
-            self._geriatric = (total + 1, sent + (decision.route == "copenhagen"))
+    def _decide(self, plan: Plan, case: Case | None = None) -> ScopeDecision:
+        """The scope decision; a revision keeps the route staff chose for the case (agreement §4)."""
+        decision = decide_scope(plan, self.agreement)
+        if case is not None and decision.diagnosis_group in self.agreement.chosen_groups:
+            chosen = chosen_route(self.session, case)
+            if chosen is not None:
+                decision = decide_scope(plan, self.agreement, chosen_route=chosen)
         return decision
 
     def _create(self, item: _Received, case_number: str) -> Case:
@@ -360,7 +355,7 @@ class _Recorder:
         case.start_by = deadlines.start_by
         case.free_choice_from = deadlines.free_choice_from
         case.cpr = plan.citizen.cpr
-        decision = self._decide(plan)
+        decision = self._decide(plan, case)
         _apply(case, decision)
         self._decided(case, decision)
         return "revised"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from enum import StrEnum
 
 from genop.config import Agreement
@@ -89,11 +88,12 @@ def derive_diagnosis_group(plan: Plan, agreement: Agreement) -> tuple[str | None
     )
 
 
-def decide_scope(plan: Plan, agreement: Agreement, *, geriatric_quota_open: bool = False) -> ScopeDecision:
+def decide_scope(plan: Plan, agreement: Agreement, *, chosen_route: Route | None = None) -> ScopeDecision:
     """Route a plan; the reasons explain every criterion that decided it.
 
-    ``geriatric_quota_open`` is true when the configured share of geriatric plans for
-    Copenhagen (agreement §3.1: an expected 10%) has room this year; the caller counts.
+    ``chosen_route`` is the route staff chose for this case (agreement §4 "hvor Tårnby
+    Kommune vælger", see genop.routing); it counts only for a group with a ``choice``. No
+    count of earlier cases ever changes a route: the expected share is a capacity figure.
     """
     rules = agreement.scope
     reasons: list[str] = []
@@ -156,9 +156,9 @@ def decide_scope(plan: Plan, agreement: Agreement, *, geriatric_quota_open: bool
         group = agreement.diagnosis_groups[group_key]
         if blocked is None:
             route = _route_for_group(group_key, group.covered, group.default_route, agreement,
-                                     geriatric_quota_open, reasons, complete=not missing)
+                                     chosen_route, reasons, complete=not missing)
         elif not group.covered and blocked is Route.REJECTED:  # one more reason to reject it
-            route = _route_for_group(group_key, False, group.default_route, agreement, False, reasons)
+            route = _route_for_group(group_key, False, group.default_route, agreement, None, reasons)
 
     if blocked is not None:
         route = blocked
@@ -174,7 +174,7 @@ def decide_scope(plan: Plan, agreement: Agreement, *, geriatric_quota_open: bool
 
 
 def _route_for_group(key: str, covered: bool, default_route: str, agreement: Agreement,
-                     geriatric_quota_open: bool, reasons: list[str], *, complete: bool = True) -> Route:
+                     chosen_route: Route | None, reasons: list[str], *, complete: bool = True) -> Route:
     """The group's route, with a reason saying what happens next in the state it leads to.
 
     Called only when nothing else (municipality, age, level) has decided the plan, so that
@@ -185,16 +185,14 @@ def _route_for_group(key: str, covered: bool, default_route: str, agreement: Agr
         note = f" ({group.note})" if group.note else ""
         reasons.append(f"{group.name_en} is not covered by the agreement{note}: rejected")
         return Route.REJECTED
+    if group.choice is not None and chosen_route is Route.COPENHAGEN:
+        reasons.append(f"{group.name_en}: Copenhagen, as Tårnby chose for this case (agreement §4)"
+                       + (": order to Copenhagen once consent is given" if complete else ""))
+        return Route.COPENHAGEN
     if default_route == Route.LOJTEGAARDSVEJ:
-        routing = agreement.geriatric_routing
-        if routing.mode == "quota" and geriatric_quota_open:
-            reasons.append(
-                f"{group.name_en}: Copenhagen within the configured share "
-                f"({routing.copenhagen_share * 100:.0f}% of the year's geriatric plans)"
-                + (": order to Copenhagen once consent is given" if complete else "")
-            )
-            return Route.COPENHAGEN
-        reasons.append(f"{group.name_en}: Tårnby's own centre at Løjtegårdsvej (agreement §3.1)")
+        reasons.append(f"{group.name_en}: Tårnby's own centre at Løjtegårdsvej (agreement §3.1)"
+                       + ("; Tårnby may choose Copenhagen for this case (genop case route)"
+                          if group.choice is not None else ""))
         return Route.LOJTEGAARDSVEJ
     reasons.append(f"{group.name_en} is covered (Bilag 3): "
                    + ("order to Copenhagen once consent is given" if complete
@@ -210,8 +208,3 @@ def _state_for(route: Route | None) -> CaseState:
     if route is Route.REJECTED:
         return CaseState.REJECTED
     return CaseState.INCOMPLETE
-
-
-def geriatric_quota_has_room(sent_to_copenhagen: int, total_geriatric: int, share: Decimal) -> bool:
-    """Room for one more geriatric plan to Copenhagen: sent so far below share × (total + this one)."""
-    return Decimal(sent_to_copenhagen) < share * Decimal(total_geriatric + 1)

@@ -16,6 +16,7 @@ from genop.clock import COPENHAGEN, local
 from genop.config import Agreement
 from genop.errors import GenopError
 from genop.plans import Plan
+from genop.routing import at_own_centre
 from genop.mail.compose import SecureMail, compose, compose_letter, contact_of
 from genop.settings import Settings
 from genop.states import CaseState
@@ -51,11 +52,16 @@ def parse_session_time(value: str) -> datetime:
 
 def record_offer(session: Session, case_number: str, first_session: datetime, *, offered_on: date,
                  now: datetime) -> bool:
-    """The training unit's offer of a first session; True when it is new or moved."""
+    """The training unit's offer of a first session; True when it is new or moved.
+
+    The unit is Copenhagen's for a forwarded case, or Tårnby's own centre for a case routed
+    to Løjtegårdsvej (agreement §3.1), which needs no order: both count for the 7-day rule.
+    """
     case = get_case_for_update(session, case_number)
-    if case.state not in ACTIVE:
+    if case.state not in ACTIVE and not at_own_centre(case):
         raise TrainingError(f"case {case.case_number} is {case.state}: a first session is offered only "
-                            "for a forwarded case", code="not_forwarded")
+                            "for a case forwarded to Copenhagen or routed to Løjtegårdsvej",
+                            code="not_forwarded")
     if first_session.date() < case.discharge_date:
         raise TrainingError(f"first session {first_session.date()} is before discharge "
                             f"({case.discharge_date})", code="invalid_session_time")
@@ -135,10 +141,11 @@ def _require_reason(reason: str) -> str:
 
 def free_choice_due(case: Case, as_of: date) -> bool:
     """Health Act §140(4): no start offered within 7 days after discharge → the citizen may
-    choose a private provider, and is told so once."""
+    choose a private provider, and is told so once. For every route the municipality
+    answers for: Copenhagen (from intake on) and Løjtegårdsvej (its own centre)."""
     if case.free_choice_letter_on is not None or case.state not in FREE_CHOICE_STATES:
         return False
-    if case.state == CaseState.ROUTED_ELSEWHERE and case.route != "lojtegaardsvej":
+    if case.state == CaseState.ROUTED_ELSEWHERE and not at_own_centre(case):
         return False
     if as_of < case.free_choice_from:
         return False

@@ -37,6 +37,7 @@ from genop.config import Agreement, Party
 from genop.errors import ConfigError, GenopError
 from genop.forwarding import latest_document
 from genop.plans import Plan
+from genop.routing import at_own_centre
 from genop.mail.compose import SecureMail, compose, contact_of, outbox_key
 from genop.settings import Settings
 from genop.states import CaseState
@@ -50,7 +51,8 @@ NOTICE = "transport_notice"
 NOT_BOOKED = "transport_not_booked"
 BOOKED, CANCELLED = "booked", "cancelled"
 ELIGIBLE = frozenset({CaseState.FORWARDED, CaseState.IN_TRAINING})
-"""Transport is booked once the order is with the training unit (agreement §4, §9)."""
+"""Transport is booked once the order is with the training unit (agreement §4, §9) — or, for a
+case at Løjtegårdsvej (``at_own_centre``), once Tårnby's own centre offers the first session."""
 DESTINATIONS = {"copenhagen": "copenhagen_training", "lojtegaardsvej": "lojtegaardsvej"}
 """The training unit of each route (agreement §1, §3.1)."""
 
@@ -346,7 +348,7 @@ def _rebooking_reasons(active: TransportBooking, target: _Target, sequence: int,
 
 def _why_not(case: Case, active: TransportBooking | None) -> tuple[str, str] | None:
     """(reason code, explanation) when no transport is to be booked now; None otherwise."""
-    if case.state not in ELIGIBLE:
+    if case.state not in ELIGIBLE and not at_own_centre(case):
         return "not_forwarded", (f"no transport booked now: the case is {case.state}; transport to the first "
                                  "session is booked while the order is with the training unit")
     if not case.transport_first_session:

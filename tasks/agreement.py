@@ -6,7 +6,7 @@ Nothing here names a case or a citizen: dates, the recorded periods and their ba
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from prefect import task
 from prefect.artifacts import Artifact, create_markdown_artifact
@@ -40,7 +40,7 @@ def check_term(as_of: date | None = None) -> dict[str, Any]:
 @task(name="publish-agreement-term", cache_policy=NO_CACHE)
 def publish_term_status(checked: dict[str, Any]) -> bool:
     """The markdown artifact ``agreement-term``; a new version only when its text changed."""
-    latest = Artifact.get(TERM_ARTIFACT)
+    latest = cast("Artifact | None", Artifact.get(TERM_ARTIFACT))  # sync_compatible: sync in a sync task
     if latest is not None and latest.data == checked["markdown"]:
         return False
     description = "In term" if checked["in_term"] else "OUTSIDE any recorded term"

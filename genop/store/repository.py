@@ -72,10 +72,10 @@ def count_by_state(session: Session) -> dict[str, int]:
     return {state: count for state, count in rows}
 
 
-def geriatric_counts(session: Session, year: int) -> tuple[int, int]:
-    """(geriatric cases received this year, of which routed to Copenhagen)."""
+def chosen_group_counts(session: Session, groups: Sequence[str], year: int) -> tuple[int, int]:
+    """(cases of these diagnosis groups received in the year, of which now routed to Copenhagen)."""
     base = select(func.count()).select_from(Case).where(
-        Case.diagnosis_group == "geriatric",
+        Case.diagnosis_group.in_(list(groups)),
         Case.received_on >= date(year, 1, 1),
         Case.received_on <= date(year, 12, 31),
     )

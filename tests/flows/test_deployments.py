@@ -50,6 +50,19 @@ def test_agreement_term_is_checked_every_morning_in_danish_time():
     assert deployment.entrypoint.endswith("agreement.py:agreement_term")
 
 
+def test_case_route_deployment_asks_for_case_name_and_a_reason_staff_can_read():
+    """The Run form shows an enum's values: the reasons' Danish text from config, not keys."""
+    from flows.serve import declared_deployments, load_flow
+    from genop.config import load_agreement
+
+    [spec] = [spec for spec in declared_deployments() if spec["name"] == "case-route"]
+    schema = load_flow(spec["entrypoint"]).parameters.model_dump()
+    assert set(schema["required"]) == {"case_number", "staff_name", "reason"}
+    reasons = load_agreement().geriatric_routing.reasons
+    assert schema["definitions"]["RouteReason"]["enum"] == list(reasons.values())
+    assert "Borgerens ønske" in reasons.values()
+
+
 def _deployment_names(api_url: str) -> set[str]:
     try:
         response = httpx.post(f"{api_url}/deployments/filter", json={}, timeout=5)

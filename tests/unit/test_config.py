@@ -127,8 +127,10 @@ def test_uncovered_groups_are_rejected_and_geriatric_goes_to_lojtegaardsvej(agre
     assert groups["lymphoedema"].covered and groups["lymphoedema"].default_route == "copenhagen"
     assert {groups[key].default_route for key in uncovered} == {"rejected"}
     assert groups["geriatric"].default_route == "lojtegaardsvej"
-    assert agreement.geriatric_routing.mode == "lojtegaardsvej"
-    assert agreement.geriatric_routing.copenhagen_share == Decimal("0.10")
+    assert agreement.chosen_groups == ("geriatric",)  # agreement §4: Tårnby chooses per case
+    assert agreement.geriatric_routing.copenhagen_share == Decimal("0.10")  # a capacity figure
+    assert set(agreement.geriatric_routing.reasons) == {"capacity", "needs_specialised_training",
+                                                        "citizens_wish", "other"}
 
 
 def test_municipality_budgets_default_to_the_aconto_split(agreement: Agreement) -> None:
@@ -231,3 +233,14 @@ def test_bilag3_visit_columns_add_up_to_the_printed_totals():
         for group in ("GEN1A", "GEN2A", "GEN3A")
     }
     assert totals == {"GEN1A": 2819, "GEN2A": 2067, "GEN3A": 16}
+
+
+def test_the_old_quota_mode_is_refused_naming_the_key(raw: dict[str, Any], tmp_path: Path) -> None:
+    """The expected share is a capacity figure (agreement §3.1), never a quota: no mode to set."""
+    path = write_mutated(raw, tmp_path, lambda d: d["geriatric_routing"].update(mode="quota"))
+    assert "geriatric_routing.mode" in config_error(path)
+
+
+def test_a_choice_needs_a_group_that_does_not_already_go_to_copenhagen(raw: dict[str, Any], tmp_path: Path) -> None:
+    path = write_mutated(raw, tmp_path, lambda d: d["diagnosis_groups"]["stroke"].update(choice="tarnby"))
+    assert "diagnosis_groups.stroke.choice" in config_error(path)

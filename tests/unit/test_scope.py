@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import pytest
 
@@ -13,7 +12,6 @@ from genop.scope import (
     CaseState,
     Route,
     decide_scope,
-    geriatric_quota_has_room,
     validate_for_intake,
 )
 from tests.factories import CHILD_CPR, make_plan
@@ -119,30 +117,30 @@ def test_geriatric_plan_goes_to_lojtegaardsvej(agreement):
     assert any("Løjtegårdsvej" in r for r in decision.reasons)
 
 
-def test_geriatric_plan_goes_to_copenhagen_when_quota_rule_has_room(agreement):
-    quota = agreement.model_copy(update={
-        "geriatric_routing": replace_model(agreement.geriatric_routing, mode="quota")})
-    assert decide_scope(make_plan(diagnosis_group="geriatric"), quota,
-                        geriatric_quota_open=True).route is Route.COPENHAGEN
-    assert decide_scope(make_plan(diagnosis_group="geriatric"), quota,
-                        geriatric_quota_open=False).route is Route.LOJTEGAARDSVEJ
-    # default mode ignores the quota
-    assert decide_scope(make_plan(diagnosis_group="geriatric"), agreement,
-                        geriatric_quota_open=True).route is Route.LOJTEGAARDSVEJ
+def test_geriatric_plan_goes_to_copenhagen_only_when_tarnby_chose_it_for_the_case(agreement):
+    """Agreement §4 "hvor Tårnby Kommune vælger": a choice per case, not a quota."""
+    chosen = decide_scope(make_plan(diagnosis_group="geriatric"), agreement, chosen_route=Route.COPENHAGEN)
+    assert (chosen.route, chosen.state) == (Route.COPENHAGEN, CaseState.AWAITING_CONSENT)
+    assert any("Tårnby chose for this case" in r for r in chosen.reasons)
+    default = decide_scope(make_plan(diagnosis_group="geriatric"), agreement)
+    assert default.route is Route.LOJTEGAARDSVEJ
+    assert any("Tårnby may choose Copenhagen" in r for r in default.reasons)
 
 
-def replace_model(model, **changes):
-    return model.model_copy(update=changes)
+def test_a_chosen_route_counts_only_for_a_group_with_a_choice(agreement):
+    assert decide_scope(make_plan(), agreement, chosen_route=Route.LOJTEGAARDSVEJ).route is Route.COPENHAGEN
+    assert decide_scope(make_plan(diagnosis_group="gynaecology"), agreement,
+                        chosen_route=Route.COPENHAGEN).route is Route.REJECTED
 
 
-def test_geriatric_quota_keeps_about_one_in_ten():
-    share = Decimal("0.10")
-    sent = total = 0
-    for _ in range(100):
-        if geriatric_quota_has_room(sent, total, share):
-            sent += 1
-        total += 1
-    assert sent == 10
+def test_the_choice_comes_from_config_so_a_new_group_with_a_choice_is_a_data_change(agreement):
+    groups = dict(agreement.diagnosis_groups)
+    groups["stroke"] = groups["stroke"].model_copy(update={"default_route": "lojtegaardsvej", "choice": "tarnby"})
+    changed = agreement.model_copy(update={"diagnosis_groups": groups})
+    assert changed.chosen_groups == ("geriatric", "stroke")
+    plan = make_plan(diagnosis_group="stroke")
+    assert decide_scope(plan, changed).route is Route.LOJTEGAARDSVEJ
+    assert decide_scope(plan, changed, chosen_route=Route.COPENHAGEN).route is Route.COPENHAGEN
 
 
 def test_diagnosis_group_is_derived_from_icd10_prefix(agreement):
