@@ -281,10 +281,6 @@ class Aconto(_Model):
             raise _Problems([(("annual_level",), f"must be 12 x monthly_total ({self.monthly_total * 12})")])
         return self
 
-    def monthly_amount(self, municipality: str) -> Decimal:
-        """The a-conto one municipality pays each month (Tårnby 150,000, Dragør 50,000)."""
-        return (self.monthly_total * self.split[municipality]).quantize(Decimal("0.01"))
-
 
 class Terms(_Model):
     """Agreement foreword, §8, §12; sub-agreement §6 (annual report), §8 (meetings)."""
@@ -383,11 +379,13 @@ class Agreement(_Model):
         """One table in force on any day, all with the same tariff groups (agreement §8)."""
         if not tables:
             raise _Problems([((), "at least one tariff table is needed")])
-        order = sorted(range(len(tables)), key=lambda i: tables[i].valid_from)
-        for before, after in zip(order, order[1:]):
+        from genop.settlement.rules import first_overlap  # the rule's home; it imports this module
+
+        overlap = first_overlap(tables)
+        if overlap is not None:
+            before, after = overlap
             a, b = tables[before], tables[after]
-            if a.valid_to is None or a.valid_to >= b.valid_from:
-                raise _Problems([((after, "valid_from"), f"{b.name!r} overlaps {a.name!r} (tariffs.{before})")])
+            raise _Problems([((after, "valid_from"), f"{b.name!r} overlaps {a.name!r} (tariffs.{before})")])
         for i, table in enumerate(tables):
             if set(table.groups) != set(tables[0].groups):
                 message = f"groups {sorted(table.groups)} differ from tariffs.0 {sorted(tables[0].groups)}"
@@ -468,26 +466,11 @@ class Agreement(_Model):
         normal = re.sub(r"[\s.]", "", code).upper()
         if re.match(r"^[A-Z]\d", normal):
             normal = "D" + normal
-        return _longest_prefix(normal, self.icd10_index, shortest=2)
-
-    def tariff_table_on(self, day: date) -> TariffTable:
-        table = next((t for t in self.tariffs if t.covers(day)), None)
-        if table is None:
-            raise ConfigError(f"no tariff table in force on {day.isoformat()} (config: tariffs)")
-        return table
-
-    def tariff_group_for_sks(self, sks_code: str, on: date) -> str | None:
-        """SKS codes are hierarchical: BLNR1 is priced as BLNR (longest listed code prefix)."""
-        return _longest_prefix(sks_code.strip().upper(), self.tariff_table_on(on).group_by_code, shortest=1)
-
-    def price(self, tariff_group: str, on: date) -> Decimal:
-        table = self.tariff_table_on(on)
-        if tariff_group not in table.groups:
-            raise ConfigError(f"tariff table {table.name!r} has no tariff group {tariff_group!r}")
-        return table.groups[tariff_group].price
+        return longest_prefix(normal, self.icd10_index, shortest=2)
 
 
-def _longest_prefix(code: str, index: dict[str, str], shortest: int) -> str | None:
+def longest_prefix(code: str, index: dict[str, str], shortest: int) -> str | None:
+    """Hierarchical codes (ICD-10, SKS): the entry of the longest prefix of ``code`` listed."""
     return next((index[code[:n]] for n in range(len(code), shortest - 1, -1) if code[:n] in index), None)
 
 

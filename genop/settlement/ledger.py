@@ -40,6 +40,7 @@ from genop.settlement.rules import (
     VisitRecord,
     aconto_for_month,
     parse_month,
+    payment_due,
     reconcile_year,
     settle_month,
 )
@@ -83,10 +84,6 @@ def _month_after(month: str) -> str:
 def _month_end(month: str) -> date:
     year, number = parse_month(month)
     return date(year, number, calendar.monthrange(year, number)[1])
-
-
-def payment_due(agreement: Agreement, day: date) -> date:
-    return day + timedelta(days=agreement.deadlines.payment_term_days)
 
 
 # -- a-conto ------------------------------------------------------------------------------
