@@ -115,7 +115,13 @@ class Party(_Model):
     transport_provider: str | None = None
     transport_cases_office: str | None = None
     """Office handling transport cases under SUL §171 (Dragør Borgerservice, sub-agreement §2)."""
+    receives_final_status_copy: bool = False
+    """Told by Tårnby when its citizen's course is completed with the final status shared
+    (sub-agreement §7, keeping Dragør informed); the mail is ``templates/mail/completed_<key>``."""
     belongs_to: str | None = None
+    training_unit: str | None = None
+    """Where citizens on the route named by this party's key train, and transport takes them
+    (agreement §1: Copenhagen's training unit; §3.1: Løjtegårdsvej)."""
     placeholder: bool = False
     """Details not in the agreement: staff must fill them in."""
     note: str | None = None
@@ -399,7 +405,8 @@ class Agreement(_Model):
 
     def _party_problems(self) -> Iterator[Problem]:
         allowed = {"handled_by": ("municipality",), "transport_provider": ("transport_provider",),
-                   "transport_cases_office": ("office",), "belongs_to": ("municipality", "contractor")}
+                   "transport_cases_office": ("office",), "belongs_to": ("municipality", "contractor"),
+                   "training_unit": ("training_centre",)}
         codes: dict[str, str] = {}
         for key, party in self.parties.items():
             for field, kinds in allowed.items():
