@@ -36,6 +36,7 @@ from genop.settings import Settings
 from genop.states import CaseState
 from genop.store.db import Store
 from genop.store.models import Case, CaseEvent, OutboxMessage
+from genop.store.repository import list_cases
 from genop.training import CANNOT_FOLLOW, FREE_CHOICE_LETTER, SENT_BACK
 from genop.transport import BOOKING, CANCELLATION, NOTICE
 
@@ -159,6 +160,13 @@ def deliver_undelivered(store: Store, settings: Settings, outbox_id: int,
     except Exception as exc:  # noqa: BLE001 - one row's surprise must not stop reconcile for every case
         record_private_error(settings.error_log, f"reconcile delivery of outbox {outbox_id}", exc)
         return DeliveryOutcome.LEFT_PENDING
+
+
+def cases_awaiting_consent(session: Session) -> list[tuple[str, str | None]]:
+    """(case number, consent run id) of every case awaiting consent: each must have a live
+    consent wait in Prefect (reconcile step 1)."""
+    return [(case.case_number, case.consent_run_id)
+            for case in list_cases(session, state=CaseState.AWAITING_CONSENT)]
 
 
 @dataclass(frozen=True)

@@ -301,8 +301,7 @@ def reconcile(session: Session, agreement: Agreement, *, year: int, as_of: date,
               now: datetime) -> tuple[list[YearReconciliationRecord], Outcome]:
     """The year's a-conto paid vs. used; the unused part refunded by credit note (agreement §8)."""
     lock_settlement(session)
-    existing = list(session.scalars(select(YearReconciliationRecord).where(YearReconciliationRecord.year == year)
-                                    .order_by(YearReconciliationRecord.payer)))
+    existing = year_reconciliations(session, year)
     if existing:
         return existing, Outcome(tuple(r.document for r in existing if r.document is not None), False)
     if as_of.year <= year:
@@ -334,6 +333,13 @@ def reconcile(session: Session, agreement: Agreement, *, year: int, as_of: date,
         rows.append(row)
     session.flush()
     return rows, Outcome(tuple(documents), True)
+
+
+def year_reconciliations(session: Session, year: int) -> list[YearReconciliationRecord]:
+    """The January reconciliation of ``year``, one row per municipality (by party key); empty
+    until the year is reconciled."""
+    return list(session.scalars(select(YearReconciliationRecord).where(YearReconciliationRecord.year == year)
+                                .order_by(YearReconciliationRecord.payer)))
 
 
 def years_to_reconcile(session: Session, as_of: date) -> list[int]:
