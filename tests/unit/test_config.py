@@ -120,6 +120,15 @@ def test_aconto_splits_200000_into_150000_for_tarnby_and_50000_for_dragor(agreem
     assert agreement.aconto.annual_level == Decimal("2400000")
 
 
+def test_dragor_alone_receives_a_copy_of_the_final_status(agreement: Agreement) -> None:
+    assert [key for key, party in agreement.parties.items() if party.receives_final_status_copy] == ["dragor"]
+
+
+def test_each_route_has_its_training_unit(agreement: Agreement) -> None:
+    assert agreement.parties["copenhagen"].training_unit == "copenhagen_training"
+    assert agreement.parties["lojtegaardsvej"].training_unit == "lojtegaardsvej"
+
+
 def test_dragor_is_handled_by_tarnby_and_pays_by_its_own_ean(agreement: Agreement) -> None:
     dragor = agreement.party("dragor")
     assert dragor.handled_by == "tarnby"
@@ -179,6 +188,11 @@ def _append_overlapping_table(data: dict[str, Any]) -> None:
                      "diagnosis_groups.stroke.service_level_group", id="unknown-service-level-group"),
         pytest.param(lambda d: d["parties"]["dragor"].update(handled_by="hvidovre"),
                      "parties.dragor.handled_by", id="unknown-handled-by"),
+        pytest.param(lambda d: d["parties"]["copenhagen"].update(training_unit="tarnby"),
+                     "parties.copenhagen.training_unit: 'tarnby' is not a party of kind training_centre",
+                     id="training-unit-not-a-training-centre"),
+        pytest.param(lambda d: d["parties"]["dragor"].update(receives_final_status_copy="sometimes"),
+                     "parties.dragor.receives_final_status_copy", id="final-status-copy-not-a-flag"),
         pytest.param(lambda d: d["tariffs"][0]["groups"]["GEN2A"]["sks_codes"].append("BLNA"),
                      "tariffs.0.groups.GEN2A.sks_codes: BLNA is also in GEN1A", id="sks-code-in-two-groups"),
         pytest.param(lambda d: d["parties"]["tarnby"].update(ean="5798009884382"),
