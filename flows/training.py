@@ -39,13 +39,18 @@ def _deliver(outbox_ids: list[int]) -> list[str]:
     return problems
 
 
-@flow(name="case-offer", flow_run_name="offer-{case_number}", persist_result=False)
-def case_offer(case_number: str, first_session: str, as_of: date | None = None) -> dict[str, object]:
-    """The training unit offers the first session; transport to it is booked when the plan says so."""
-    changed = record_offer_task(case_number, first_session, as_of)
+def _after_offer(case_number: str, changed: bool) -> dict[str, object]:
+    """What follows a recorded offer, the same for `genop case offer` and each line of an offers
+    import: when new or moved, transport is booked (as the plan says); the case's mail is delivered."""
     booked = plan_transport_task(case_number) if changed else []
     problems = _deliver(booked + pending_mail(case_number))
     return {"changed": changed, "transport_messages": len(booked), "undelivered": len(problems)}
+
+
+@flow(name="case-offer", flow_run_name="offer-{case_number}", persist_result=False)
+def case_offer(case_number: str, first_session: str, as_of: date | None = None) -> dict[str, object]:
+    """The training unit offers the first session; transport to it is booked when the plan says so."""
+    return _after_offer(case_number, record_offer_task(case_number, first_session, as_of))
 
 
 @flow(name="case-deliver", flow_run_name="deliver-{case_number}", persist_result=False)
@@ -89,8 +94,7 @@ def offers_import(path: str, as_of: date | None = None) -> dict[str, object]:
         except GenopError as error:
             results.append({"case_number": number, "status": "rejected", "reason": error.message})
             continue
-        booked = plan_transport_task(number) if changed else []
-        problems = _deliver(booked + pending_mail(number))
-        results.append({"case_number": number, "status": "recorded" if changed else "unchanged",
-                        "undelivered": len(problems)})
+        offered = _after_offer(number, changed)
+        results.append({"case_number": number, "status": "recorded" if offered["changed"] else "unchanged",
+                        "undelivered": offered["undelivered"]})
     return {"offers": results, "rejected_lines": read["rejected"]}

@@ -27,8 +27,13 @@ from genop.templates import render
 
 COMPLETABLE = {CaseState.FORWARDED, CaseState.IN_TRAINING}
 FINAL_STATUS = "final_status"
-FINAL_STATUS_DRAGOR = "final_status_dragor"
-"""Outbox purposes: the final status to Tårnby, and Dragør told of its citizen's completion."""
+"""Outbox purposes: the final status to Tårnby (``final_status``), and the payer told of its
+citizen's completion when it receives a copy (``final_status_<party>``, see ``final_status_copy``)."""
+
+
+def final_status_copy(party: str) -> str:
+    """The outbox purpose of the copy a party receives (``receives_final_status_copy`` in config)."""
+    return f"{FINAL_STATUS}_{party}"
 
 
 class CompletionError(GenopError):
@@ -159,12 +164,14 @@ def _mails(session: Session, case: Case, final: FinalStatus, agreement: Agreemen
         render("mail/final_status.subject.da.txt.j2", case_number=case.case_number).strip(),
         render("mail/final_status.da.txt.j2", **context),
         (Attachment(f"slutstatus-{case.case_number}.html", report.encode("utf-8"), "text", "html"),))]
-    if case.payer == "dragor":
+    payer = agreement.parties.get(case.payer) if case.payer else None
+    if payer is not None and payer.receives_final_status_copy:
+        template = f"mail/completed_{payer.key}"
         mails.append(SecureMail(
-            FINAL_STATUS_DRAGOR, "tarnby", "dragor",
-            render("mail/completed_dragor.subject.da.txt.j2", case_number=case.case_number).strip(),
-            render("mail/completed_dragor.da.txt.j2", **{**context, "sender": contact_of("tarnby", agreement),
-                                                         "recipient": contact_of("dragor", agreement)})))
+            final_status_copy(payer.key), "tarnby", payer.key,
+            render(f"{template}.subject.da.txt.j2", case_number=case.case_number).strip(),
+            render(f"{template}.da.txt.j2", **{**context, "sender": contact_of("tarnby", agreement),
+                                               "recipient": contact_of(payer.key, agreement)})))
     return [compose(session, case, mail, agreement=agreement, settings=settings, now=now) for mail in mails]
 
 

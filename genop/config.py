@@ -117,7 +117,13 @@ class Party(_Model):
     transport_provider: str | None = None
     transport_cases_office: str | None = None
     """Office handling transport cases under SUL §171 (Dragør Borgerservice, sub-agreement §2)."""
+    receives_final_status_copy: bool = False
+    """Told by Tårnby when its citizen's course is completed with the final status shared
+    (sub-agreement §7, keeping Dragør informed); the mail is ``templates/mail/completed_<key>``."""
     belongs_to: str | None = None
+    training_unit: str | None = None
+    """Where citizens on the route named by this party's key train, and transport takes them
+    (agreement §1: Copenhagen's training unit; §3.1: Løjtegårdsvej)."""
     placeholder: bool = False
     """Details not in the agreement: staff must fill them in."""
     note: str | None = None
@@ -294,10 +300,6 @@ class Aconto(_Model):
             raise _Problems([(("annual_level",), f"must be 12 x monthly_total ({self.monthly_total * 12})")])
         return self
 
-    def monthly_amount(self, municipality: str) -> Decimal:
-        """The a-conto one municipality pays each month (Tårnby 150,000, Dragør 50,000)."""
-        return (self.monthly_total * self.split[municipality]).quantize(Decimal("0.01"))
-
 
 class TermPeriod(_Model):
     """One recorded term of the agreement, dates inclusive: the original term (§12) or a
@@ -430,11 +432,13 @@ class Agreement(_Model):
         """One table in force on any day, all with the same tariff groups (agreement §8)."""
         if not tables:
             raise _Problems([((), "at least one tariff table is needed")])
-        order = sorted(range(len(tables)), key=lambda i: tables[i].valid_from)
-        for before, after in zip(order, order[1:], strict=False):
+        from genop.settlement.rules import first_overlap  # the rule's home; it imports this module
+
+        overlap = first_overlap(tables)
+        if overlap is not None:
+            before, after = overlap
             a, b = tables[before], tables[after]
-            if a.valid_to is None or a.valid_to >= b.valid_from:
-                raise _Problems([((after, "valid_from"), f"{b.name!r} overlaps {a.name!r} (tariffs.{before})")])
+            raise _Problems([((after, "valid_from"), f"{b.name!r} overlaps {a.name!r} (tariffs.{before})")])
         for i, table in enumerate(tables):
             if set(table.groups) != set(tables[0].groups):
                 message = f"groups {sorted(table.groups)} differ from tariffs.0 {sorted(tables[0].groups)}"
@@ -448,7 +452,8 @@ class Agreement(_Model):
 
     def _party_problems(self) -> Iterator[Problem]:
         allowed = {"handled_by": ("municipality",), "transport_provider": ("transport_provider",),
-                   "transport_cases_office": ("office",), "belongs_to": ("municipality", "contractor")}
+                   "transport_cases_office": ("office",), "belongs_to": ("municipality", "contractor"),
+                   "training_unit": ("training_centre",)}
         codes: dict[str, str] = {}
         for key, party in self.parties.items():
             for field, kinds in allowed.items():
@@ -523,26 +528,11 @@ class Agreement(_Model):
         normal = re.sub(r"[\s.]", "", code).upper()
         if re.match(r"^[A-Z]\d", normal):
             normal = "D" + normal
-        return _longest_prefix(normal, self.icd10_index, shortest=2)
-
-    def tariff_table_on(self, day: date) -> TariffTable:
-        table = next((t for t in self.tariffs if t.covers(day)), None)
-        if table is None:
-            raise ConfigError(f"no tariff table in force on {day.isoformat()} (config: tariffs)")
-        return table
-
-    def tariff_group_for_sks(self, sks_code: str, on: date) -> str | None:
-        """SKS codes are hierarchical: BLNR1 is priced as BLNR (longest listed code prefix)."""
-        return _longest_prefix(sks_code.strip().upper(), self.tariff_table_on(on).group_by_code, shortest=1)
-
-    def price(self, tariff_group: str, on: date) -> Decimal:
-        table = self.tariff_table_on(on)
-        if tariff_group not in table.groups:
-            raise ConfigError(f"tariff table {table.name!r} has no tariff group {tariff_group!r}")
-        return table.groups[tariff_group].price
+        return longest_prefix(normal, self.icd10_index, shortest=2)
 
 
-def _longest_prefix(code: str, index: dict[str, str], shortest: int) -> str | None:
+def longest_prefix(code: str, index: dict[str, str], shortest: int) -> str | None:
+    """Hierarchical codes (ICD-10, SKS): the entry of the longest prefix of ``code`` listed."""
     return next((index[code[:n]] for n in range(len(code), shortest - 1, -1) if code[:n] in index), None)
 
 

@@ -122,6 +122,12 @@ def mark_forward_failed(session: Session, case_number: str, reason: str, now: da
     return case
 
 
+def refusal_letter_status(session: Session, case: Case) -> str | None:
+    """The outbox status of the case's refusal letter (agreement §6); None until it is composed."""
+    return session.scalar(select(OutboxMessage.status).where(
+        OutboxMessage.key == outbox_key(case.case_number, REFUSAL_LETTER)))
+
+
 def prepare_refusal_letter(session: Session, case_number: str, *, agreement: Agreement,
                            settings: Settings, letter_date: datetime, now: datetime) -> OutboxMessage:
     """The letter telling the citizen what a refusal means (agreement §6), written once."""

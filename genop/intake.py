@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from genop.clock import now_utc
 from genop.config import Agreement
-from genop.deadlines import case_deadlines
+from genop.deadlines import CaseDeadlines, case_deadlines
 from genop.errorlog import record_private_error
 from genop.errors import PlanError
 from genop.inbox import (
@@ -299,16 +299,10 @@ class _Recorder:
     def _create(self, item: _Received, case_number: str) -> Case:
         plan = item.plan
         decision = self._decide(plan)
-        deadlines = case_deadlines(plan.discharge_date, plan.start_by,
-                                   self.agreement.deadlines.free_choice_days)
-        case = Case(
-            case_number=case_number, plan_id=plan.plan_id, revision=1,
-            municipality_code=plan.citizen.municipality_code, level=plan.level,
-            urgent=plan.urgent, transport_first_session=plan.transport_first_session,
-            discharge_date=plan.discharge_date, start_by=deadlines.start_by,
-            free_choice_from=deadlines.free_choice_from, cpr=plan.citizen.cpr,
-            received_on=self.as_of, created_at=self.now, updated_at=self.now,
-        )
+        deadlines = self._deadlines(plan)
+        case = Case(case_number=case_number, plan_id=plan.plan_id, revision=1,
+                    received_on=self.as_of, created_at=self.now, updated_at=self.now)
+        _take_plan(case, plan, deadlines)
         _apply(case, decision)
         self.session.add(case)
         self._add_document(case, item, revision=1)
@@ -345,20 +339,14 @@ class _Recorder:
                          "route unchanged", self.now)
             return "revised"
         plan = item.plan
-        deadlines = case_deadlines(plan.discharge_date, plan.start_by,
-                                   self.agreement.deadlines.free_choice_days)
-        case.municipality_code = plan.citizen.municipality_code
-        case.level = plan.level
-        case.urgent = plan.urgent
-        case.transport_first_session = plan.transport_first_session
-        case.discharge_date = plan.discharge_date
-        case.start_by = deadlines.start_by
-        case.free_choice_from = deadlines.free_choice_from
-        case.cpr = plan.citizen.cpr
+        _take_plan(case, plan, self._deadlines(plan))
         decision = self._decide(plan, case)
         _apply(case, decision)
         self._decided(case, decision)
         return "revised"
+
+    def _deadlines(self, plan: Plan) -> CaseDeadlines:
+        return case_deadlines(plan.discharge_date, plan.start_by, self.agreement.deadlines.free_choice_days)
 
     def _add_document(self, case: Case, item: _Received, *, revision: int) -> None:
         self.session.add(PlanDocument(
@@ -373,6 +361,19 @@ class _Recorder:
                      f"route {route}, state {decision.state.value}: " + "; ".join(decision.reasons),
                      self.now, {"route": decision.route, "state": decision.state.value,
                                 "reasons": list(decision.reasons)})
+
+
+def _take_plan(case: Case, plan: Plan, deadlines: CaseDeadlines) -> None:
+    """What a case keeps of its plan and its deadlines: set on creation and on each revision
+    taken in during intake."""
+    case.municipality_code = plan.citizen.municipality_code
+    case.level = plan.level
+    case.urgent = plan.urgent
+    case.transport_first_session = plan.transport_first_session
+    case.discharge_date = plan.discharge_date
+    case.start_by = deadlines.start_by
+    case.free_choice_from = deadlines.free_choice_from
+    case.cpr = plan.citizen.cpr
 
 
 def _apply(case: Case, decision: ScopeDecision) -> None:

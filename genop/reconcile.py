@@ -27,7 +27,7 @@ from enum import StrEnum
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from genop.completion import FINAL_STATUS, FINAL_STATUS_DRAGOR
+from genop.completion import FINAL_STATUS
 from genop.errorlog import record_private_error
 from genop.errors import GenopError, TemporaryDeliveryError
 from genop.forwarding import LETTER_SENT, ORDER, REFUSAL_LETTER, letter_sent, mark_forward_failed, mark_forwarded
@@ -36,6 +36,7 @@ from genop.settings import Settings
 from genop.states import CaseState
 from genop.store.db import Store
 from genop.store.models import Case, CaseEvent, OutboxMessage
+from genop.store.repository import list_cases
 from genop.training import CANNOT_FOLLOW, FREE_CHOICE_LETTER, SENT_BACK
 from genop.transport import BOOKING, CANCELLATION, NOTICE
 
@@ -67,15 +68,14 @@ AFTER_SENT: dict[str, AfterSent] = {
     BOOKING: AfterSent.ROW_IS_THE_RECORD,          # transport_booking_<n>
     CANCELLATION: AfterSent.ROW_IS_THE_RECORD,     # transport_cancel_<n>
     NOTICE: AfterSent.ROW_IS_THE_RECORD,           # transport_notice_<party>[_cancel]_<n>
-    FINAL_STATUS: AfterSent.ROW_IS_THE_RECORD,
-    FINAL_STATUS_DRAGOR: AfterSent.ROW_IS_THE_RECORD,
+    FINAL_STATUS: AfterSent.ROW_IS_THE_RECORD,     # final_status, and final_status_<party> (a copy)
     CANNOT_FOLLOW: AfterSent.ROW_IS_THE_RECORD,    # cannot_follow_<n>
     SENT_BACK: AfterSent.ROW_IS_THE_RECORD,
     "oioubl": AfterSent.ROW_IS_THE_RECORD,         # oioubl_<document purpose>, NemHandel
 }
 """Every outbox purpose: by its name, or by its family (see ``SUFFIXED``)."""
 
-SUFFIXED = frozenset({BOOKING, CANCELLATION, NOTICE, CANNOT_FOLLOW, "oioubl"})
+SUFFIXED = frozenset({BOOKING, CANCELLATION, NOTICE, FINAL_STATUS, CANNOT_FOLLOW, "oioubl"})
 """Families whose purposes carry a ``_<suffix>`` (a sequence number, a party, a document kind)."""
 
 
@@ -160,6 +160,13 @@ def deliver_undelivered(store: Store, settings: Settings, outbox_id: int,
     except Exception as exc:  # noqa: BLE001 - one row's surprise must not stop reconcile for every case
         record_private_error(settings.error_log, f"reconcile delivery of outbox {outbox_id}", exc)
         return DeliveryOutcome.LEFT_PENDING
+
+
+def cases_awaiting_consent(session: Session) -> list[tuple[str, str | None]]:
+    """(case number, consent run id) of every case awaiting consent: each must have a live
+    consent wait in Prefect (reconcile step 1)."""
+    return [(case.case_number, case.consent_run_id)
+            for case in list_cases(session, state=CaseState.AWAITING_CONSENT)]
 
 
 @dataclass(frozen=True)

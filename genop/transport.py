@@ -53,8 +53,6 @@ BOOKED, CANCELLED = "booked", "cancelled"
 ELIGIBLE = frozenset({CaseState.FORWARDED, CaseState.IN_TRAINING})
 """Transport is booked once the order is with the training unit (agreement §4, §9) — or, for a
 case at Løjtegårdsvej (``at_own_centre``), once Tårnby's own centre offers the first session."""
-DESTINATIONS = {"copenhagen": "copenhagen_training", "lojtegaardsvej": "lojtegaardsvej"}
-"""The training unit of each route (agreement §1, §3.1)."""
 
 
 @dataclass(frozen=True)
@@ -242,7 +240,7 @@ def plan_transport(session: Session, case_number: str, *, agreement: Agreement, 
         _explain_once(run, *why_not)
         return []
     assert run.case.first_session_at is not None  # _why_not said there is a first session
-    target = (run.case.first_session_at, _destination(run.case), _provider(run.case, agreement))
+    target = (run.case.first_session_at, _destination(run.case, agreement), _provider(run.case, agreement))
     if active is not None and _target_of(active) == target:
         return []
     last = bookings[-1] if bookings else None
@@ -396,11 +394,13 @@ def _provider(case: Case, agreement: Agreement) -> str:
     return residence.transport_provider
 
 
-def _destination(case: Case) -> str:
-    if case.route not in DESTINATIONS:
+def _destination(case: Case, agreement: Agreement) -> str:
+    """The training unit of the case's route: its party's ``training_unit`` (agreement §1, §3.1)."""
+    party = agreement.parties.get(case.route) if case.route else None
+    if party is None or party.training_unit is None:
         raise GenopError(f"case {case.case_number} has route {case.route}: transport goes only to "
                          "Copenhagen's training unit or Løjtegårdsvej", code="no_training_unit")
-    return DESTINATIONS[case.route]
+    return party.training_unit
 
 
 def _when(at: datetime) -> str:

@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session
 
 from genop.clock import local
 from genop.config import Agreement
-from genop.errors import ConfigError, GenopError
+from genop.errors import GenopError
 from genop.files import open_new_private, private_dir
+from genop.settlement.rules import tariff_group, tariff_table_on
 from genop.states import CaseState
 from genop.store.db import Store
 from genop.store.models import Case, Visit, VisitImport
@@ -271,11 +272,12 @@ def _check_line(line: int, fields: dict[str, str | None], agreement: Agreement,
     if not _SKS_CODE.fullmatch(code):
         problems.append(f"sks_code {_shown(value['sks_code'])} is not an SKS code")
     elif visit_date is not None:
-        try:
-            group = agreement.tariff_group_for_sks(code, visit_date)
-        except ConfigError as error:
-            problems.append(f"SKS code {code} cannot be priced: {error.message}")
+        table = tariff_table_on(agreement.tariffs, visit_date)
+        if table is None:
+            problems.append(f"SKS code {code} cannot be priced: no tariff table in force on "
+                            f"{visit_date.isoformat()} (config: tariffs)")
         else:
+            group = tariff_group(table, code)
             if group is None:
                 problems.append(f"unknown SKS code {code} (no tariff group in config on {visit_date})")
     minutes = _whole(value["minutes"])

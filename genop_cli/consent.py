@@ -17,17 +17,14 @@ from datetime import date
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from genop.clock import now_utc, today
 from genop.consent import ConsentAnswer, record_consent
 from genop.errors import GenopError
-from genop.forwarding import REFUSAL_LETTER
+from genop.forwarding import refusal_letter_status
 from genop.mail.outbox import Status
 from genop.runtime import Runtime
-from genop.mail.compose import outbox_key
 from genop.states import CaseState
-from genop.store.models import OutboxMessage
 from genop.store.repository import get_case
 
 POLL_SECONDS = 0.5
@@ -61,9 +58,7 @@ def acted_on(runtime: Runtime, case_number: str) -> str | None:
         if case.state == CaseState.FORWARDING:
             return None
         if case.state == CaseState.CONSENT_REFUSED:
-            status = session.scalar(select(OutboxMessage.status).where(
-                OutboxMessage.key == outbox_key(case.case_number, REFUSAL_LETTER)))
-            return case.state if status == Status.SENT else None
+            return case.state if refusal_letter_status(session, case) == Status.SENT else None
         return case.state
 
 

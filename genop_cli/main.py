@@ -360,13 +360,11 @@ def certs_demo(overwrite: bool) -> None:
 
 def create_demo_certificates(runtime: Runtime, *, overwrite: bool = False) -> list[Path]:
     from genop.mail.certificates import create_demo_pki
+    from genop.mail.compose import address_overrides
 
     parties = {key: str(party.contact.email) for key, party in runtime.agreement.parties.items()
                if party.contact is not None and party.contact.email is not None}
-    for key, address in (("tarnby", runtime.settings.mail_from),
-                         ("copenhagen", runtime.settings.order_recipient)):
-        if address:
-            parties[key] = address
+    parties.update(address_overrides(runtime.settings))
     return create_demo_pki(runtime.settings.certificates_dir, parties, overwrite=overwrite)
 
 

@@ -11,14 +11,12 @@ from typing import Any
 
 import click
 from rich.table import Table
-from sqlalchemy import select
 
 from genop.settlement import documents, ledger
 from genop.clock import parse_as_of
 from genop.runtime import current_runtime
 from genop.settlement.rules import SettlementError, parse_month
 from genop.settlement.documents import money
-from genop.store.models import SettlementDocumentRecord, YearReconciliationRecord
 from genop_cli import output
 from genop_cli.main import GenopGroup, as_of_option, cli, json_option
 from genop_cli.server import require_server, run_flow
@@ -34,10 +32,8 @@ def _run(name: str, **parameters: object) -> dict[str, Any]:
 def _views(numbers: list[str]) -> list[dict[str, Any]]:
     runtime = current_runtime()
     with runtime.store.session() as session:
-        records = session.scalars(select(SettlementDocumentRecord)
-                                  .where(SettlementDocumentRecord.number.in_(numbers))
-                                  .order_by(SettlementDocumentRecord.number)).all()
-        return [documents.document_view(session, runtime.agreement, d) for d in records]
+        return [documents.document_view(session, runtime.agreement, d)
+                for d in documents.documents_by_number(session, numbers)]
 
 
 def _print_documents(title: str, views: list[dict[str, Any]]) -> None:
@@ -175,8 +171,7 @@ def _reconcile(year: int, day: date, as_json: bool) -> None:
 def _reconciliation(year: int) -> dict[str, Any]:
     runtime = current_runtime()
     with runtime.store.session() as session:
-        rows = session.scalars(select(YearReconciliationRecord).where(YearReconciliationRecord.year == year)
-                               .order_by(YearReconciliationRecord.payer)).all()
+        rows = ledger.year_reconciliations(session, year)
         if not rows:
             raise SettlementError(f"{year} is not reconciled")
         municipalities = [{
@@ -214,13 +209,9 @@ def invoices() -> None:
 @json_option
 def invoices_list(period: str | None, purpose: str | None, as_json: bool) -> None:
     runtime = current_runtime()
-    query = select(SettlementDocumentRecord).order_by(SettlementDocumentRecord.number)
-    if period:
-        query = query.where(SettlementDocumentRecord.period == period)
-    if purpose:
-        query = query.where(SettlementDocumentRecord.purpose == purpose)
     with runtime.store.session() as session:
-        views = [documents.document_view(session, runtime.agreement, d) for d in session.scalars(query)]
+        views = [documents.document_view(session, runtime.agreement, d)
+                 for d in documents.list_documents(session, period=period, purpose=purpose)]
     if as_json:
         output.emit_json({"documents": views})
     else:

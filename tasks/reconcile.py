@@ -13,6 +13,7 @@ from prefect.logging import get_run_logger
 
 from genop.clock import now_utc
 from genop.reconcile import (
+    cases_awaiting_consent,
     cases_stuck_after_consent,
     deliver_undelivered,
     record_sent,
@@ -21,8 +22,6 @@ from genop.reconcile import (
 )
 from genop.runtime import current_runtime
 from genop.settlement.documents import hand_off
-from genop.states import CaseState
-from genop.store.repository import list_cases
 from tasks.privacy import private_errors
 
 
@@ -41,8 +40,7 @@ def _is_live(client: SyncPrefectClient, run_id: str | None) -> bool:
 def cases_without_live_wait() -> list[str]:
     runtime = current_runtime()
     with runtime.store.session() as session:
-        waiting = [(c.case_number, c.consent_run_id)
-                   for c in list_cases(session, state=CaseState.AWAITING_CONSENT)]
+        waiting = cases_awaiting_consent(session)
     with get_client(sync_client=True) as client:
         return [number for number, run_id in waiting if not _is_live(client, run_id)]
 

@@ -145,15 +145,8 @@ def restore_files() -> int:
 @task(name="publish-totals", cache_policy=NO_CACHE)
 def publish_totals(key: str, description: str, numbers: list[str]) -> int:
     """A table artifact for the UI: one row per document, totals per municipality, no case data."""
-    from sqlalchemy import select
-
-    from genop.store.models import SettlementDocumentRecord
-
     runtime = current_runtime()
     with runtime.store.session() as session:
-        records = session.scalars(select(SettlementDocumentRecord)
-                                  .where(SettlementDocumentRecord.number.in_(numbers))
-                                  .order_by(SettlementDocumentRecord.number)).all()
-        rows = [documents.totals_row(runtime.agreement, d) for d in records]
+        rows = [documents.totals_row(runtime.agreement, d) for d in documents.documents_by_number(session, numbers)]
     create_table_artifact(key=key, description=description, table=rows or [{"documents": "none"}])
     return len(rows)

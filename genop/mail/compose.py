@@ -49,9 +49,16 @@ def outbox_key(case_number: str, purpose: str) -> str:
     return f"{case_number}:{purpose}"
 
 
+def address_overrides(settings: Settings) -> dict[str, str]:
+    """The party addresses the deployment's settings give instead of config: Tårnby's sending
+    address (``mail_from``) and Copenhagen's (``order_recipient``), where set."""
+    given = {"tarnby": settings.mail_from, "copenhagen": settings.order_recipient}
+    return {party: address for party, address in given.items() if address}
+
+
 def address_of(party: str, agreement: Agreement, settings: Settings) -> str:
-    """A party's mail address: settings override Tårnby's and Copenhagen's, config gives the rest."""
-    override = {"tarnby": settings.mail_from, "copenhagen": settings.order_recipient}.get(party)
+    """A party's mail address: the settings' override (``address_overrides``), else config."""
+    override = address_overrides(settings).get(party)
     if override:
         return override
     contact = agreement.party(party).contact

@@ -107,6 +107,24 @@ def find(session: Session, key: str) -> SettlementDocumentRecord | None:
     return session.scalar(select(SettlementDocumentRecord).where(SettlementDocumentRecord.key == key))
 
 
+def documents_by_number(session: Session, numbers: Iterable[str]) -> list[SettlementDocumentRecord]:
+    """The documents with these numbers, in number order (the ones a settlement step issued)."""
+    return list(session.scalars(select(SettlementDocumentRecord)
+                                .where(SettlementDocumentRecord.number.in_(list(numbers)))
+                                .order_by(SettlementDocumentRecord.number)))
+
+
+def list_documents(session: Session, *, period: str | None = None,
+                   purpose: str | None = None) -> list[SettlementDocumentRecord]:
+    """Every document issued, in number order; only a period's or a purpose's when given."""
+    query = select(SettlementDocumentRecord).order_by(SettlementDocumentRecord.number)
+    if period:
+        query = query.where(SettlementDocumentRecord.period == period)
+    if purpose:
+        query = query.where(SettlementDocumentRecord.purpose == purpose)
+    return list(session.scalars(query))
+
+
 def issue(session: Session, agreement: Agreement, *, folder: Path, now: datetime, key: str, kind: oioubl.DocumentKind,
           purpose: str, payer: str, period: str, issue_date: date, due_date: date | None,
           lines: Sequence[oioubl.DocumentLine], prepaid: Decimal = ZERO, aconto: Decimal = ZERO,

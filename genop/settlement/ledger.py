@@ -40,6 +40,7 @@ from genop.settlement.rules import (
     VisitRecord,
     aconto_for_month,
     parse_month,
+    payment_due,
     reconcile_year,
     settle_month,
 )
@@ -83,10 +84,6 @@ def _month_after(month: str) -> str:
 def _month_end(month: str) -> date:
     year, number = parse_month(month)
     return date(year, number, calendar.monthrange(year, number)[1])
-
-
-def payment_due(agreement: Agreement, day: date) -> date:
-    return day + timedelta(days=agreement.deadlines.payment_term_days)
 
 
 # -- a-conto ------------------------------------------------------------------------------
@@ -305,8 +302,7 @@ def reconcile(session: Session, agreement: Agreement, *, year: int, as_of: date,
               now: datetime) -> tuple[list[YearReconciliationRecord], Outcome]:
     """The year's a-conto paid vs. used; the unused part refunded by credit note (agreement §8)."""
     lock_settlement(session)
-    existing = list(session.scalars(select(YearReconciliationRecord).where(YearReconciliationRecord.year == year)
-                                    .order_by(YearReconciliationRecord.payer)))
+    existing = year_reconciliations(session, year)
     if existing:
         return existing, Outcome(tuple(r.document for r in existing if r.document is not None), False)
     if as_of.year <= year:
@@ -338,6 +334,13 @@ def reconcile(session: Session, agreement: Agreement, *, year: int, as_of: date,
         rows.append(row)
     session.flush()
     return rows, Outcome(tuple(documents), True)
+
+
+def year_reconciliations(session: Session, year: int) -> list[YearReconciliationRecord]:
+    """The January reconciliation of ``year``, one row per municipality (by party key); empty
+    until the year is reconciled."""
+    return list(session.scalars(select(YearReconciliationRecord).where(YearReconciliationRecord.year == year)
+                                .order_by(YearReconciliationRecord.payer)))
 
 
 def years_to_reconcile(session: Session, as_of: date) -> list[int]:

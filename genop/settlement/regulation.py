@@ -19,10 +19,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from genop.settlement.ledger import Outcome, danish_day, load_courses, payment_due
+from genop.settlement.ledger import Outcome, danish_day, load_courses
 from genop.config import Agreement
 from genop.settlement.oioubl import DocumentKind, danish_amount as kr
-from genop.settlement.rules import ZERO, regulate
+from genop.settlement.rules import ZERO, payment_due, regulate
 from genop.settlement.documents import course_line, issue, lock_settlement
 from genop.store.models import (
     Case,

@@ -14,6 +14,7 @@ rounding remainder goes to the largest share, so the parts always sum to the tot
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from genop.config import Agreement, TariffTable
+from genop.config import Agreement, TariffTable, longest_prefix
 from genop.deadlines import first_working_day_of_month
 from genop.errors import GenopError
 
@@ -136,8 +137,11 @@ def price_course(course: Course, agreement: Agreement, *,
     visits = dict.fromkeys(sorted({g for table in tables for g in table.groups}), 0)
     amount = ZERO
     for visit in course.visits:
-        table = _table_on(tables, visit.visit_date, course.case_number)
-        group = _tariff_group(table, visit.sks_code)
+        table = tariff_table_on(tables, visit.visit_date)
+        if table is None:
+            raise SettlementError(f"case {course.case_number}: no tariff table is in force on "
+                                  f"{visit.visit_date.isoformat()}")
+        group = tariff_group(table, visit.sks_code)
         if group is None:
             raise SettlementError(
                 f"case {course.case_number}: the visit on {visit.visit_date.isoformat()} has SKS code "
@@ -151,25 +155,32 @@ def price_course(course: Course, agreement: Agreement, *,
 def _check_tables(tables: Sequence[TariffTable]) -> None:
     if not tables:
         raise SettlementError("no tariff table given: at least one is needed to price a visit")
-    ordered = sorted(tables, key=lambda t: t.valid_from)
-    for before, after in zip(ordered, ordered[1:], strict=False):
-        if before.valid_to is None or before.valid_to >= after.valid_from:
-            raise SettlementError(f"tariff tables {before.name!r} and {after.name!r} overlap: "
-                                  "only one tariff may be in force on a day")
+    overlap = first_overlap(tables)
+    if overlap is not None:
+        before, after = (tables[i] for i in overlap)
+        raise SettlementError(f"tariff tables {before.name!r} and {after.name!r} overlap: "
+                              "only one tariff may be in force on a day")
 
 
-def _table_on(tables: Sequence[TariffTable], day: date, case_number: str) -> TariffTable:
-    table = next((t for t in tables if t.covers(day)), None)
-    if table is None:
-        raise SettlementError(f"case {case_number}: no tariff table is in force on {day.isoformat()}")
-    return table
+def first_overlap(tables: Sequence[TariffTable]) -> tuple[int, int] | None:
+    """Agreement §8: one tariff in force on any day. The first two tables (their indexes, the
+    earlier-starting first) whose validity periods overlap, in order of ``valid_from``."""
+    order = sorted(range(len(tables)), key=lambda i: tables[i].valid_from)
+    for before, after in itertools.pairwise(order):
+        valid_to = tables[before].valid_to
+        if valid_to is None or valid_to >= tables[after].valid_from:
+            return before, after
+    return None
 
 
-def _tariff_group(table: TariffTable, sks_code: str) -> str | None:
+def tariff_table_on(tables: Sequence[TariffTable], day: date) -> TariffTable | None:
+    """The tariff table in force on ``day`` (tariffs are effective-dated, agreement §8)."""
+    return next((t for t in tables if t.covers(day)), None)
+
+
+def tariff_group(table: TariffTable, sks_code: str) -> str | None:
     """SKS codes are hierarchical: BLNR1 is priced as BLNR (the longest listed prefix)."""
-    code = sks_code.strip().upper()
-    index = table.group_by_code
-    return next((index[code[:n]] for n in range(len(code), 0, -1) if code[:n] in index), None)
+    return longest_prefix(sks_code.strip().upper(), table.group_by_code, shortest=1)
 
 
 def _whole_ore(price: Decimal, table: str, group: str) -> Decimal:
@@ -248,7 +259,7 @@ def settle_month(courses: Iterable[Course], agreement: Agreement, *, month: str,
     for course in sorted(completed, key=lambda c: c.case_number):
         by_payer[course.payer].append(price_course(course, agreement))
     split = aconto_split(agreement) if aconto is None else dict(aconto)
-    due_date = invoice_date + timedelta(days=agreement.deadlines.payment_term_days)
+    due_date = payment_due(agreement, invoice_date)
     for payer, priced in by_payer.items():
         if payer not in agreement.aconto.split:
             raise SettlementError(f"case {priced[0].case_number}: payer {payer!r} pays no a-conto under the "
@@ -263,6 +274,11 @@ def settle_month(courses: Iterable[Course], agreement: Agreement, *, month: str,
             aconto=split.get(payer, ZERO), prepaid=prepaid, amount_due=total - prepaid,
             carried_to_reconciliation=split.get(payer, ZERO) - prepaid, invoice_date=invoice_date, due_date=due_date))
     return settlements
+
+
+def payment_due(agreement: Agreement, invoice_date: date) -> date:
+    """Agreement §8: an invoice falls due ``payment_term_days`` (30) after its invoice date."""
+    return invoice_date + timedelta(days=agreement.deadlines.payment_term_days)
 
 
 def _refuse_duplicates(keys: Iterable[object], what: str) -> None:

@@ -19,6 +19,7 @@ from genop.config import Agreement, load_agreement
 from genop.errors import GenopError
 from genop.settlement.oioubl import (DEFAULT_SCHEMAS_DIR, DocumentLine, Party, SettlementDocument, render_html, to_xml,
                           validate_ubl)
+from genop.settlement.rules import aconto_split
 
 needs_schemas = pytest.mark.skipif(
     not (DEFAULT_SCHEMAS_DIR / "maindoc").is_dir(),
@@ -68,7 +69,7 @@ def tarnby_invoice(agreement: Agreement, amounts: tuple[str, ...] = ("64000.00",
         kind="Invoice", number="KK-2026-03-185", issue_date=ISSUED,
         due_date=ISSUED + timedelta(days=agreement.deadlines.payment_term_days),
         seller=copenhagen(agreement), buyer=municipality(agreement, "tarnby"), lines=lines,
-        prepaid=min(agreement.aconto.monthly_amount("tarnby"), total),
+        prepaid=min(aconto_split(agreement)["tarnby"], total),
         note="Afregning af afsluttede forløb, marts 2026", order_references=CASES,
     )
     fields.update(changes)
@@ -149,7 +150,7 @@ def test_dragor_credit_note_validates_against_the_credit_note_schema(agreement: 
 
 @needs_schemas
 def test_monthly_aconto_invoice_without_cases_validates(agreement: Agreement) -> None:
-    aconto = agreement.aconto.monthly_amount("dragor")
+    aconto = aconto_split(agreement)["dragor"]
     line = DocumentLine(line_id="1", description="A conto for april 2026", quantity=Decimal("1"), unit_code="EA",
                         unit_price=aconto, amount=aconto, case_number=None)
     doc = SettlementDocument(kind="Invoice", number="KK-AC-2026-04-155", issue_date=ISSUED,

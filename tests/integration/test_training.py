@@ -132,6 +132,27 @@ def test_completion_with_consent_composes_the_final_status_once(certified, tmp_p
     assert error.value.code == "already_completed"
 
 
+def test_a_party_with_a_final_status_copy_is_told_of_its_citizens_completion(certified, tmp_path):
+    """Sub-agreement §7: Dragør (receives_final_status_copy in config) is told; Tårnby's own
+    citizens' final status goes to Tårnby only."""
+    from genop.store.models import OutboxMessage
+    from tests.integration.test_transport import consented_with
+
+    dragor = consented_with(certified, tmp_path, "GOP-TR-DR", citizen__municipality_code="155")
+    with certified.store.session() as session:
+        case = get_case(session, dragor)
+        case.state, case.forwarded_on = "forwarded", FORWARDED_ON
+    tarnby = forwarded_case(certified, tmp_path, "GOP-TR-TA")
+    sent = {number: _complete(certified, number, _status(number)).outbox_ids for number in (dragor, tarnby)}
+    with certified.store.session() as session:
+        rows = {number: [(row.purpose, row.recipients) for row in (session.get(OutboxMessage, i) for i in ids)]
+                for number, ids in sent.items()}
+    tarnby_address = certified.settings.mail_from or certified.agreement.parties["tarnby"].contact.email
+    dragor_address = certified.agreement.parties["dragor"].contact.email
+    assert rows[dragor] == [("final_status", [tarnby_address]), ("final_status_dragor", [dragor_address])]
+    assert rows[tarnby] == [("final_status", [tarnby_address])]
+
+
 @pytest.mark.parametrize(("content", "code"), [
     (b"{not json", "malformed_json"),
     (None, "invalid_final_status"),

@@ -22,3 +22,57 @@ def test_no_genop_module_imports_prefect():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.strip()) > 20
+
+
+QUERY_BUILDERS = frozenset({"select", "update", "delete", "insert", "text"})
+"""sqlalchemy's statement builders: a statement built outside genop encodes a rule without a name."""
+LAYERS = ("tasks", "flows", "genop_cli")
+"""The Prefect layer and the CLI: they call named domain or repository functions (STYLE.md,
+"Queries have names"), never build SQL."""
+
+
+def query_problems(source: str, filename: str) -> list[str]:
+    """Where a module imports a statement builder from sqlalchemy, or hands a session a built
+    statement (``session.execute(...)``, ``session.scalars(...)``, ``session.scalar(...)``)."""
+    import ast
+
+    problems: list[str] = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy":
+            problems += [f"{filename}:{node.lineno} imports {alias.name} from {node.module}"
+                         for alias in node.names if alias.name in QUERY_BUILDERS]
+        elif isinstance(node, ast.Attribute) and node.attr in QUERY_BUILDERS and \
+                isinstance(node.value, ast.Name) and node.value.id in {"sqlalchemy", "sa"}:
+            problems.append(f"{filename}:{node.lineno} uses {node.value.id}.{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in {"execute", "scalars", "scalar"} and node.args and \
+                isinstance(node.args[0], ast.Call):
+            problems.append(f"{filename}:{node.lineno} passes a built statement to .{node.func.attr}()")
+    return problems
+
+
+def test_tasks_flows_and_cli_build_no_queries():
+    problems = [problem for layer in LAYERS for path in sorted((ROOT / layer).rglob("*.py"))
+                for problem in query_problems(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
+    assert problems == []
+
+
+def test_the_query_check_finds_a_built_query():
+    sample = (
+        "from sqlalchemy import select, update\n"
+        "from sqlalchemy.orm import Session\n"
+        "import sqlalchemy as sa\n"
+        "def refused(session: Session, key: str):\n"
+        "    return session.scalar(select(OutboxMessage.status).where(OutboxMessage.key == key))\n"
+        "def rows(session):\n"
+        "    return session.execute(sa.delete(OutboxMessage))\n"
+    )
+    found = query_problems(sample, "tasks/sample.py")
+    assert found == ["tasks/sample.py:1 imports select from sqlalchemy",
+                     "tasks/sample.py:1 imports update from sqlalchemy",
+                     "tasks/sample.py:5 passes a built statement to .scalar()",
+                     "tasks/sample.py:7 passes a built statement to .execute()",
+                     "tasks/sample.py:7 uses sa.delete"]
+    clean = ("from sqlalchemy.exc import OperationalError\nfrom sqlalchemy.orm import Session\n"
+             "def status(session: Session, case):\n    return refusal_letter_status(session, case)\n")
+    assert query_problems(clean, "tasks/clean.py") == []

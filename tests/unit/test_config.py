@@ -15,8 +15,22 @@ import yaml
 
 from genop.config import DEFAULT_AGREEMENT_FILE, Agreement, load_agreement
 from genop.errors import ConfigError
+from genop.settlement.rules import aconto_split, tariff_group, tariff_table_on
 
 Mutation = Callable[[dict[str, Any]], None]
+
+
+def price(agreement: Agreement, group: str, on: date) -> Decimal:
+    """The price of a tariff group in the table in force on a day (genop.settlement.rules)."""
+    table = tariff_table_on(agreement.tariffs, on)
+    assert table is not None, f"no tariff table in force on {on}"
+    return table.groups[group].price
+
+
+def sks_group(agreement: Agreement, sks_code: str, on: date) -> str | None:
+    table = tariff_table_on(agreement.tariffs, on)
+    assert table is not None, f"no tariff table in force on {on}"
+    return tariff_group(table, sks_code)
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +77,16 @@ def test_bilag3_stroke_figures_are_in_the_config(agreement: Agreement) -> None:
 
 def test_dags_2007_prices_are_exact_decimals(agreement: Agreement) -> None:
     day = date(2026, 1, 1)
-    assert agreement.price("GEN1A", day) == Decimal("640.00")
-    assert agreement.price("GEN2A", day) == Decimal("855.00")
-    assert agreement.price("GEN3A", day) == Decimal("1381.00")
-    assert isinstance(agreement.price("GEN1A", day), Decimal)
+    assert price(agreement, "GEN1A", day) == Decimal("640.00")
+    assert price(agreement, "GEN2A", day) == Decimal("855.00")
+    assert price(agreement, "GEN3A", day) == Decimal("1381.00")
+    assert isinstance(price(agreement, "GEN1A", day), Decimal)
 
 
 def test_dags_2007_table_is_in_force_from_1_january_2007_only(agreement: Agreement) -> None:
-    assert agreement.tariff_table_on(date(2007, 1, 1)).valid_from == date(2007, 1, 1)
-    with pytest.raises(ConfigError, match="2006-12-31"):
-        agreement.tariff_table_on(date(2006, 12, 31))
+    table = tariff_table_on(agreement.tariffs, date(2007, 1, 1))
+    assert table is not None and table.valid_from == date(2007, 1, 1)
+    assert tariff_table_on(agreement.tariffs, date(2006, 12, 31)) is None
 
 
 @pytest.mark.parametrize(
@@ -94,17 +108,25 @@ def test_unknown_icd10_code_has_no_group(agreement: Agreement) -> None:
 
 def test_registered_sks_subcode_is_priced_by_its_parent_code(agreement: Agreement) -> None:
     day = date(2026, 1, 1)
-    assert agreement.tariff_group_for_sks("BLNR1", day) == "GEN2A"
-    assert agreement.tariff_group_for_sks("AAF6", day) == "GEN3A"
-    assert agreement.tariff_group_for_sks("blkz0", day) == "GEN1A"
-    assert agreement.tariff_group_for_sks("ZZZ99", day) is None
+    assert sks_group(agreement, "BLNR1", day) == "GEN2A"
+    assert sks_group(agreement, "AAF6", day) == "GEN3A"
+    assert sks_group(agreement, "blkz0", day) == "GEN1A"
+    assert sks_group(agreement, "ZZZ99", day) is None
 
 
 def test_aconto_splits_200000_into_150000_for_tarnby_and_50000_for_dragor(agreement: Agreement) -> None:
     assert agreement.aconto.monthly_total == Decimal("200000")
-    assert agreement.aconto.monthly_amount("tarnby") == Decimal("150000")
-    assert agreement.aconto.monthly_amount("dragor") == Decimal("50000")
+    assert aconto_split(agreement) == {"tarnby": Decimal("150000"), "dragor": Decimal("50000")}
     assert agreement.aconto.annual_level == Decimal("2400000")
+
+
+def test_dragor_alone_receives_a_copy_of_the_final_status(agreement: Agreement) -> None:
+    assert [key for key, party in agreement.parties.items() if party.receives_final_status_copy] == ["dragor"]
+
+
+def test_each_route_has_its_training_unit(agreement: Agreement) -> None:
+    assert agreement.parties["copenhagen"].training_unit == "copenhagen_training"
+    assert agreement.parties["lojtegaardsvej"].training_unit == "lojtegaardsvej"
 
 
 def test_dragor_is_handled_by_tarnby_and_pays_by_its_own_ean(agreement: Agreement) -> None:
@@ -170,6 +192,11 @@ def _append_overlapping_table(data: dict[str, Any]) -> None:
                      "diagnosis_groups.stroke.service_level_group", id="unknown-service-level-group"),
         pytest.param(lambda d: d["parties"]["dragor"].update(handled_by="hvidovre"),
                      "parties.dragor.handled_by", id="unknown-handled-by"),
+        pytest.param(lambda d: d["parties"]["copenhagen"].update(training_unit="tarnby"),
+                     "parties.copenhagen.training_unit: 'tarnby' is not a party of kind training_centre",
+                     id="training-unit-not-a-training-centre"),
+        pytest.param(lambda d: d["parties"]["dragor"].update(receives_final_status_copy="sometimes"),
+                     "parties.dragor.receives_final_status_copy", id="final-status-copy-not-a-flag"),
         pytest.param(lambda d: d["tariffs"][0]["groups"]["GEN2A"]["sks_codes"].append("BLNA"),
                      "tariffs.0.groups.GEN2A.sks_codes: BLNA is also in GEN1A", id="sks-code-in-two-groups"),
         pytest.param(lambda d: d["parties"]["tarnby"].update(ean="5798009884382"),
@@ -194,8 +221,8 @@ def test_tariff_change_with_a_later_validity_date_is_accepted(raw: dict[str, Any
         data["tariffs"][1]["groups"]["GEN1A"]["price"] = "700.00"
 
     agreement = load_agreement(write_mutated(raw, tmp_path, add_2026_table))
-    assert agreement.price("GEN1A", date(2025, 12, 31)) == Decimal("640.00")
-    assert agreement.price("GEN1A", date(2026, 1, 1)) == Decimal("700.00")
+    assert price(agreement, "GEN1A", date(2025, 12, 31)) == Decimal("640.00")
+    assert price(agreement, "GEN1A", date(2026, 1, 1)) == Decimal("700.00")
 
 
 def test_missing_file_is_a_config_error_naming_the_file(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ from genop.settlement.rules import (
     VisitRecord,
     aconto_for_month,
     aconto_split,
+    first_overlap,
+    payment_due,
     price_course,
     reconcile_year,
     regulate,
@@ -160,6 +162,19 @@ def test_visit_without_a_tariff_in_force_is_refused(agreement):
     early = course(3, "tarnby", date(2027, 1, 5), (date(2026, 12, 30), "BRA"))
     with pytest.raises(SettlementError, match="no tariff table is in force on 2026-12-30"):
         price_course(early, agreement, tariffs=[only_new])
+
+
+def test_overlapping_tariff_tables_are_named_earliest_first_in_any_order(agreement):
+    old, new = tables_changing_on(agreement, date(2027, 1, 1), GEN1A="700.00")
+    assert first_overlap([new, old]) is None
+    still_open = old.model_copy(update={"valid_to": None})
+    assert first_overlap([new, still_open]) == (1, 0)
+    assert first_overlap([still_open, new]) == (0, 1)
+
+
+def test_invoice_falls_due_30_days_after_its_invoice_date(agreement):
+    assert payment_due(agreement, date(2026, 12, 1)) == date(2026, 12, 31)
+    assert payment_due(agreement, date(2027, 2, 1)) == date(2027, 3, 3)
 
 
 # -- a-conto ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from genop.settlement.rules import (
     MonthlySettlement,
     VisitRecord,
     aconto_for_month,
+    aconto_split,
     reconcile_year,
     regulate,
     settle_month,
@@ -144,9 +145,9 @@ def test_money_is_conserved_between_invoices_aconto_and_refund(drawn, scenario):
         assert amount_due + r.aconto_paid - r.refund == r.settled
         assert r.settled == priced([v for c in all_courses if c.payer == r.payer and c.completed_on.year == YEAR
                                     for v in visits_of[c.case_number]], drawn)
-        assert r.aconto_paid == 12 * agreement.aconto.monthly_amount(r.payer)
+        assert r.aconto_paid == 12 * aconto_split(agreement)[r.payer]
         assert r.refund == sum((s.carried_to_reconciliation for s in own), Decimal(0)) + \
-            agreement.aconto.monthly_amount(r.payer) * (12 - len(own))
+            aconto_split(agreement)[r.payer] * (12 - len(own))
         assert r.refund >= 0 and all(s.amount_due >= 0 for s in own)
         assert r.readiness_clause == (year_total < agreement.aconto.annual_level)
 
