@@ -40,9 +40,9 @@ from genop.inbox import (
     quarantine_file,
     quarantine_target,
 )
+from genop.lifecycle import INTAKE_OUTCOMES, CaseState, begin
 from genop.plans import Plan, parse_plan
 from genop.scope import ScopeDecision, decide_scope, geriatric_quota_has_room, validate_for_intake
-from genop.states import INTAKE_STATES, CaseState
 from genop.store.db import Store
 from genop.store.models import Case, PlanDocument, QuarantinedFile
 from genop.store.repository import allocate_case_numbers, append_event, cases_by_plan_id, geriatric_counts
@@ -341,7 +341,7 @@ class _Recorder:
         append_event(self.session, case, "plan_revised",
                      f"changed plan received as {item.source_name}: recorded as revision {revision}",
                      self.now, {"sha256": item.sha256, "revision": revision})
-        if case.state not in INTAKE_STATES:
+        if case.state not in INTAKE_OUTCOMES:
             append_event(self.session, case, "revision_not_rerouted",
                          f"case is {case.state}, past intake: revision {revision} kept for the record, "
                          "route unchanged", self.now)
@@ -378,7 +378,7 @@ class _Recorder:
 
 
 def _apply(case: Case, decision: ScopeDecision) -> None:
-    case.state = decision.state.value
+    begin(case, decision.state)
     case.route = decision.route.value if decision.route else None
     case.diagnosis_group = decision.diagnosis_group
     case.payer = decision.payer

@@ -26,7 +26,7 @@ from genop.forwarding import REFUSAL_LETTER
 from genop.mail.outbox import Status
 from genop.runtime import Runtime
 from genop.mail.compose import outbox_key
-from genop.states import CaseState
+from genop.lifecycle import CaseState
 from genop.store.models import OutboxMessage
 from genop.store.repository import get_case
 

@@ -21,7 +21,7 @@ from genop.reconcile import (
 )
 from genop.runtime import current_runtime
 from genop.settlement.documents import hand_off
-from genop.states import CaseState
+from genop.lifecycle import CaseState
 from genop.store.repository import list_cases
 from tasks.privacy import private_errors
 
