@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.genop-installed
 
-.PHONY: run test venv bench clean
+.PHONY: run test venv bench diagram clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: venv
 bench: venv
 	$(BIN)/python bench/intake_bench.py
 	$(BIN)/python bench/settlement_bench.py
+
+diagram: venv
+	$(BIN)/python -m genop.lifecycle --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -141,6 +141,8 @@ MOVES: tuple[Move, ...] = (
     _move("course_completed", WITH_COPENHAGEN, {S.COMPLETED}, "completed", "the course cannot be completed"),
 )
 """Every legal move. A pair (from, to) belongs to one move only (tests/unit/test_lifecycle.py)."""
+SCOPE_DECISIONS = MOVES[:2]
+"""The moves ``begin`` makes: intake's, with the scope decision's reasons in their event."""
 
 
 class IllegalMove(GenopError):
@@ -149,9 +151,9 @@ class IllegalMove(GenopError):
     code = "illegal_move"
 
 
-def find_move(source: CaseState | None, target: CaseState) -> Move | None:
+def find_move(source: CaseState | None, target: CaseState, among: tuple[Move, ...] = MOVES) -> Move | None:
     """The move from ``source`` (None: a new case) to ``target``, if there is one."""
-    return next((m for m in MOVES if target in m.targets
+    return next((m for m in among if target in m.targets
                  and (source in m.sources if source is not None else not m.sources)), None)
 
 
@@ -162,7 +164,7 @@ def begin(case: Case, to: CaseState) -> None:
     Intake writes the ``scope_decided`` event itself, after the plan's receipt, with the
     decision's reasons; the case's timestamps are intake's too.
     """
-    _legal(case, to, None)
+    _legal(case, to, None, among=SCOPE_DECISIONS)
     case.state = to.value
 
 
@@ -183,34 +185,37 @@ def move(session: Session, case: Case, to: CaseState, *, at: datetime, detail: s
     found = _legal(case, to, refusal)
     if found.event is not None and not detail:
         raise ValueError(f"the move {found.name} writes {found.event!r}: give its detail")
+    dates = _dates(to, at, occurred)
     case.state = to
     case.updated_at = at
-    _stamp(case, to, at, occurred)
+    for name, value in dates.items():
+        setattr(case, name, value)
     if found.event is None:
         return None
     return append_event(session, case, found.event, detail or "", at, data)
 
 
-def _legal(case: Case, to: CaseState, refusal: str | None) -> Move:
+def _legal(case: Case, to: CaseState, refusal: str | None, among: tuple[Move, ...] = MOVES) -> Move:
     current = CaseState(case.state) if case.state is not None else None
-    found = find_move(current, to)
+    found = find_move(current, to, among)
     if found is None:
-        into = next((m.refusal for m in MOVES if to in m.targets), f"it cannot become {to}")
+        into = next((m.refusal for m in among if to in m.targets and bool(m.sources) == (current is not None)),
+                    f"it cannot become {to}")
         where = DESCRIPTIONS[current] if current is not None else "not yet taken in"
         raise IllegalMove(f"{case.case_number} is {where}; {refusal or into}")
     return found
 
 
-def _stamp(case: Case, to: CaseState, at: datetime, occurred: datetime | date | None) -> None:
+def _dates(to: CaseState, at: datetime, occurred: datetime | date | None) -> dict[str, date | datetime]:
     """The dates a move sets with the state (forwarding: agreement §4; completion: §8)."""
     if to is CaseState.FORWARDED:
         sent = occurred if isinstance(occurred, datetime) else at
-        case.forwarded_at = sent
-        case.forwarded_on = local(sent).date()
-    elif to is CaseState.COMPLETED:
+        return {"forwarded_at": sent, "forwarded_on": local(sent).date()}
+    if to is CaseState.COMPLETED:
         if not isinstance(occurred, date) or isinstance(occurred, datetime):
             raise ValueError("completing a case needs its completion date (occurred=...)")
-        case.completed_on = occurred
+        return {"completed_on": occurred}
+    return {}
 
 
 # -- the drawing (docs/lifecycle.md) ----------------------------------------------------
