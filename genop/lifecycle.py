@@ -72,28 +72,28 @@ class Group(frozenset[CaseState]):
         return f"{self.name}({', '.join(sorted(self))})"
 
 
-S = CaseState
+_S = CaseState
 
 INTAKE_OUTCOMES = Group("INTAKE_OUTCOMES", "where the scope decision leaves a plan; a revised plan is decided "
                         "again only while the case is here (lifecycle 1–2)",
-                        {S.AWAITING_CONSENT, S.ROUTED_ELSEWHERE, S.REJECTED, S.INCOMPLETE})
+                        {_S.AWAITING_CONSENT, _S.ROUTED_ELSEWHERE, _S.REJECTED, _S.INCOMPLETE})
 BEING_FORWARDED = Group("BEING_FORWARDED", "consent given, the order not yet recorded as sent (lifecycle 4)",
-                        {S.FORWARDING, S.FORWARD_FAILED})
+                        {_S.FORWARDING, _S.FORWARD_FAILED})
 FORWARDABLE = Group("FORWARDABLE", "consent given and training not begun: the order may be prepared "
                     "(a forwarded case gets the same order, nothing new is sent)",
-                    BEING_FORWARDED | {S.FORWARDED})
+                    BEING_FORWARDED | {_S.FORWARDED})
 WITH_COPENHAGEN = Group("WITH_COPENHAGEN", "the order is with Copenhagen's training unit (agreement §4): a "
                         "first session is offered, transport booked, the course completed or the citizen "
-                        "sent back", {S.FORWARDED, S.IN_TRAINING})
+                        "sent back", {_S.FORWARDED, _S.IN_TRAINING})
 TRAINED_BY_COPENHAGEN = Group("TRAINED_BY_COPENHAGEN", "Copenhagen trains or has trained the citizen: its "
                               "visits are recorded (up to the completion date)",
-                              WITH_COPENHAGEN | {S.COMPLETED})
+                              WITH_COPENHAGEN | {_S.COMPLETED})
 WAITING_FOR_START = Group("WAITING_FOR_START", "an order or a Løjtegårdsvej case whose training has not "
                           "started: the free choice of provider applies after 7 days (Health Act §140(4))",
-                          {S.AWAITING_CONSENT, S.FORWARDING, S.FORWARD_FAILED, S.FORWARDED, S.ROUTED_ELSEWHERE})
+                          {_S.AWAITING_CONSENT, _S.FORWARDING, _S.FORWARD_FAILED, _S.FORWARDED, _S.ROUTED_ELSEWHERE})
 CLOSED = Group("CLOSED", "nothing more is done with Copenhagen (a revised plan may still decide a "
                "rejected or routed case again)",
-               {S.ROUTED_ELSEWHERE, S.REJECTED, S.CONSENT_REFUSED, S.COMPLETED})
+               {_S.ROUTED_ELSEWHERE, _S.REJECTED, _S.CONSENT_REFUSED, _S.COMPLETED})
 OPEN = Group("OPEN", "someone must still act: the citizen (consent), the hospital (a complete plan), "
              "genop (the order) or Copenhagen (the training)", set(CaseState) - CLOSED)
 
@@ -126,19 +126,19 @@ MOVES: tuple[Move, ...] = (
     _move("new_plan", (), INTAKE_OUTCOMES, "scope_decided", "a new plan cannot be decided for it"),
     _move("revised_plan", INTAKE_OUTCOMES, INTAKE_OUTCOMES, "scope_decided",
           "a revised plan cannot change its route"),
-    _move("consent_given", {S.AWAITING_CONSENT}, {S.FORWARDING}, "consent_recorded",
+    _move("consent_given", {_S.AWAITING_CONSENT}, {_S.FORWARDING}, "consent_recorded",
           "consent cannot be recorded as given"),
-    _move("consent_refused", {S.AWAITING_CONSENT}, {S.CONSENT_REFUSED}, "consent_recorded",
+    _move("consent_refused", {_S.AWAITING_CONSENT}, {_S.CONSENT_REFUSED}, "consent_recorded",
           "consent cannot be recorded as refused"),
-    _move("order_prepared_again", {S.FORWARD_FAILED}, {S.FORWARDING}, None,
+    _move("order_prepared_again", {_S.FORWARD_FAILED}, {_S.FORWARDING}, None,
           "its order cannot be sent to Copenhagen"),
-    _move("order_sent", BEING_FORWARDED, {S.FORWARDED}, "forwarded", "its order cannot be recorded as sent"),
-    _move("order_failed", BEING_FORWARDED, {S.FORWARD_FAILED}, "forward_failed",
+    _move("order_sent", BEING_FORWARDED, {_S.FORWARDED}, "forwarded", "its order cannot be recorded as sent"),
+    _move("order_failed", BEING_FORWARDED, {_S.FORWARD_FAILED}, "forward_failed",
           "its order cannot be recorded as failed"),
-    _move("first_visit", {S.FORWARDED}, {S.IN_TRAINING}, "training_started", "its training cannot start"),
-    _move("sent_back", WITH_COPENHAGEN, {S.ROUTED_ELSEWHERE}, "sent_back",
+    _move("first_visit", {_S.FORWARDED}, {_S.IN_TRAINING}, "training_started", "its training cannot start"),
+    _move("sent_back", WITH_COPENHAGEN, {_S.ROUTED_ELSEWHERE}, "sent_back",
           "the citizen cannot be sent back to Løjtegårdsvej"),
-    _move("course_completed", WITH_COPENHAGEN, {S.COMPLETED}, "completed", "the course cannot be completed"),
+    _move("course_completed", WITH_COPENHAGEN, {_S.COMPLETED}, "completed", "the course cannot be completed"),
 )
 """Every legal move. A pair (from, to) belongs to one move only (tests/unit/test_lifecycle.py)."""
 SCOPE_DECISIONS = MOVES[:2]
