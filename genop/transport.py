@@ -334,7 +334,7 @@ def _rebooking_reasons(active: TransportBooking, target: _Target, sequence: int,
 
 def _why_not(case: Case, active: TransportBooking | None) -> tuple[str, str] | None:
     """(reason code, explanation) when no transport is to be booked now; None otherwise."""
-    if case.state not in WITH_COPENHAGEN:  # booked once the order is with the training unit (§4, §9)
+    if case.state not in WITH_COPENHAGEN:
         return "not_forwarded", (f"no transport booked now: the case is {case.state}; transport to the first "
                                  "session is booked while the order is with the training unit")
     if not case.transport_first_session:
