@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.genop-installed
 
-.PHONY: run test lint venv bench clean
+.PHONY: run test lint venv bench diagram clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: lint
 bench: venv
 	$(BIN)/python bench/intake_bench.py
 	$(BIN)/python bench/settlement_bench.py
+
+diagram: venv
+	$(BIN)/python -m genop.lifecycle --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -19,7 +19,7 @@ from pydantic import Field
 from flows.forward import case_forward
 from genop.consent import ConsentMethod
 from genop.runtime import current_runtime
-from genop.states import CaseState
+from genop.lifecycle import CaseState
 from tasks.consent import (
     INVALID_ANSWER,
     consent_key,

@@ -18,7 +18,7 @@ from prefect.logging import get_run_logger
 from flows.forward import case_forward
 from genop.config import load_agreement
 from genop.settings import load_settings
-from genop.states import CaseState
+from genop.lifecycle import CaseState
 from tasks.consent import start_consent_waits
 from tasks.routing import route_to_copenhagen_task
 

@@ -17,15 +17,14 @@ from sqlalchemy.orm import Session
 
 from genop.config import Agreement
 from genop.errors import GenopError
+from genop.lifecycle import WITH_COPENHAGEN, CaseState, move
 from genop.plans import IsoDate
 from genop.mail.compose import Attachment, SecureMail, compose, contact_of
 from genop.settings import Settings
-from genop.states import CaseState
 from genop.store.models import Case, FinalStatus, OutboxMessage
 from genop.store.repository import append_event, get_case_for_update
 from genop.templates import render
 
-COMPLETABLE = {CaseState.FORWARDED, CaseState.IN_TRAINING}
 FINAL_STATUS = "final_status"
 """Outbox purposes: the final status to Tårnby (``final_status``), and the payer told of its
 citizen's completion when it receives a copy (``final_status_<party>``, see ``final_status_copy``)."""
@@ -125,13 +124,10 @@ def complete_case(session: Session, case_number: str, content: bytes, *, agreeme
     final = FinalStatus(case=case, completed_on=status.completed_on, assessment=status.assessment,
                         consent_to_share=status.consent_to_share, document=content, received_at=now)
     session.add(final)
-    case.state = CaseState.COMPLETED
-    case.completed_on = status.completed_on
-    case.updated_at = now
     month = f"{status.completed_on:%Y-%m}"
-    append_event(session, case, "completed",
-                 f"course completed {status.completed_on}; final status received; eligible for "
-                 f"settlement in {month} (agreement §8)", now, {"completed_on": status.completed_on.isoformat()})
+    move(session, case, CaseState.COMPLETED, at=now, occurred=status.completed_on,
+         detail=f"course completed {status.completed_on}; final status received; eligible for "
+                f"settlement in {month} (agreement §8)", data={"completed_on": status.completed_on.isoformat()})
     if not status.consent_to_share:
         append_event(session, case, "final_status_not_shared",
                      "the citizen did not consent to share the final status: nothing was sent "
@@ -141,7 +137,7 @@ def complete_case(session: Session, case_number: str, content: bytes, *, agreeme
 
 
 def _check(case: Case, status: FinalStatusDocument, as_of: date) -> None:
-    if case.state not in COMPLETABLE:
+    if case.state not in WITH_COPENHAGEN:
         raise CompletionError(f"case {case.case_number} is {case.state}: only a forwarded case in "
                               "training can be completed", code="not_in_training")
     if status.completed_on > as_of:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from genop.errors import GenopError
-from genop.states import CaseState
+from genop.lifecycle import CaseState, move
 from genop.store.models import Case
 from genop.store.repository import append_event, get_case_for_update
 
@@ -98,17 +98,17 @@ def record_consent(session: Session, case_number: str, answer: ConsentAnswer, *,
     case.consent_recorded_at = now
     case.updated_at = now
     if answer.decision is ConsentDecision.GIVEN:
-        case.state = CaseState.FORWARDING
+        to = CaseState.FORWARDING
         detail = "consent given: the plan is forwarded to Copenhagen as an order (agreement §4)"
     else:
-        case.state = CaseState.CONSENT_REFUSED
+        to = CaseState.CONSENT_REFUSED
         detail = ("consent refused: the refusal is respected (agreement §6); the citizen is told "
                   "that as a rule the training cannot be delivered without the plan")
-    append_event(session, case, "consent_recorded",
-                 f"{detail} — {answer.method.value}, dated {answer.decided_on}, recorded by "
-                 f"{case.consent_recorded_by}", now,
-                 {"decision": answer.decision.value, "method": answer.method.value,
-                  "date": answer.decided_on.isoformat(), "revision": case.revision})
+    move(session, case, to, at=now,
+         detail=f"{detail} — {answer.method.value}, dated {answer.decided_on}, recorded by "
+                f"{case.consent_recorded_by}",
+         data={"decision": answer.decision.value, "method": answer.method.value,
+               "date": answer.decided_on.isoformat(), "revision": case.revision})
     return case
 
 

@@ -14,15 +14,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from genop.clock import local
 from genop.config import Agreement
 from genop.cpr import parse_cpr
 from genop.errors import GenopError
+from genop.lifecycle import BEING_FORWARDED, FORWARDABLE, CaseState, move
 from genop.mail.outbox import find
 from genop.plans import Plan
 from genop.mail.compose import Attachment, SecureMail, compose, compose_letter, contact_of, outbox_key
 from genop.settings import Settings
-from genop.states import CaseState
 from genop.store.models import Case, CaseEvent, OutboxMessage, PlanDocument
 from genop.store.repository import append_event, get_case_for_update
 from genop.templates import render
@@ -31,7 +30,6 @@ ORDER = "order"
 REFUSAL_LETTER = "consent_refused_letter"
 LETTER_SENT = "letter_sent"
 """The case event that records the refusal letter as sent."""
-FORWARDABLE = {CaseState.FORWARDING, CaseState.FORWARD_FAILED, CaseState.FORWARDED}
 
 
 def latest_document(case: Case) -> PlanDocument:
@@ -69,8 +67,7 @@ def prepare_order(session: Session, case_number: str, *, agreement: Agreement, s
     )
     row = compose(session, case, mail, agreement=agreement, settings=settings, now=now)
     if case.state != CaseState.FORWARDED:
-        case.state = CaseState.FORWARDING
-        case.updated_at = now
+        move(session, case, CaseState.FORWARDING, at=now)
     return row
 
 
@@ -97,28 +94,22 @@ def mark_forwarded(session: Session, case_number: str, row: OutboxMessage, now: 
     case = get_case_for_update(session, case_number)
     if case.state == CaseState.FORWARDED:
         return case
-    case.state = CaseState.FORWARDED
-    case.forwarded_at = row.sent_at or now
-    case.forwarded_on = local(case.forwarded_at).date()
-    case.updated_at = now
-    append_event(session, case, "forwarded",
-                 f"order sent to {', '.join(row.recipients)} (Message-ID {row.message_id}; server: "
-                 f"{row.response}); Copenhagen is now bound to deliver (agreement §4)", now,
-                 {"message_id": row.message_id, "outbox_id": row.id})
+    move(session, case, CaseState.FORWARDED, at=now, occurred=row.sent_at,
+         detail=f"order sent to {', '.join(row.recipients)} (Message-ID {row.message_id}; server: "
+                f"{row.response}); Copenhagen is now bound to deliver (agreement §4)",
+         data={"message_id": row.message_id, "outbox_id": row.id})
     return case
 
 
 def mark_forward_failed(session: Session, case_number: str, reason: str, now: datetime) -> Case:
     """Only a case being forwarded can fail to be (a case without consent is never moved here)."""
     case = get_case_for_update(session, case_number)
-    if case.state not in (CaseState.FORWARDING, CaseState.FORWARD_FAILED):
+    if case.state not in BEING_FORWARDED:
         return case
-    case.state = CaseState.FORWARD_FAILED
-    case.updated_at = now
-    append_event(session, case, "forward_failed",
-                 f"the order was not sent: {reason}. Nothing was sent unencrypted; fix the cause and "
-                 "re-run forwarding (genop case forward, or the case-forward deployment)", now,
-                 {"reason": reason})
+    move(session, case, CaseState.FORWARD_FAILED, at=now,
+         detail=f"the order was not sent: {reason}. Nothing was sent unencrypted; fix the cause and "
+                "re-run forwarding (genop case forward, or the case-forward deployment)",
+         data={"reason": reason})
     return case
 
 

@@ -40,10 +40,10 @@ from genop.inbox import (
     quarantine_file,
     quarantine_target,
 )
+from genop.lifecycle import INTAKE_OUTCOMES, CaseState, begin
 from genop.plans import Plan, parse_plan
 from genop.routing import chosen_route
 from genop.scope import ScopeDecision, decide_scope, validate_for_intake
-from genop.states import INTAKE_STATES, CaseState
 from genop.store.db import Store
 from genop.store.models import Case, PlanDocument, QuarantinedFile
 from genop.store.repository import allocate_case_numbers, append_event, cases_by_plan_id
@@ -333,7 +333,7 @@ class _Recorder:
         append_event(self.session, case, "plan_revised",
                      f"changed plan received as {item.source_name}: recorded as revision {revision}",
                      self.now, {"sha256": item.sha256, "revision": revision})
-        if case.state not in INTAKE_STATES:
+        if case.state not in INTAKE_OUTCOMES:
             append_event(self.session, case, "revision_not_rerouted",
                          f"case is {case.state}, past intake: revision {revision} kept for the record, "
                          "route unchanged", self.now)
@@ -377,7 +377,7 @@ def _take_plan(case: Case, plan: Plan, deadlines: CaseDeadlines) -> None:
 
 
 def _apply(case: Case, decision: ScopeDecision) -> None:
-    case.state = decision.state.value
+    begin(case, decision.state)
     case.route = decision.route.value if decision.route else None
     case.diagnosis_group = decision.diagnosis_group
     case.payer = decision.payer

@@ -31,9 +31,9 @@ from genop.completion import FINAL_STATUS
 from genop.errorlog import record_private_error
 from genop.errors import GenopError, TemporaryDeliveryError
 from genop.forwarding import LETTER_SENT, ORDER, REFUSAL_LETTER, letter_sent, mark_forward_failed, mark_forwarded
+from genop.lifecycle import BEING_FORWARDED, CaseState
 from genop.mail.outbox import Status, awaiting_delivery, deliver, letter_writer, smtp_sender, smtp_settings_of
 from genop.settings import Settings
-from genop.states import CaseState
 from genop.store.db import Store
 from genop.store.models import Case, CaseEvent, OutboxMessage
 from genop.store.repository import list_cases
@@ -102,7 +102,7 @@ def sent_but_unrecorded(session: Session) -> list[int]:
     (or marked failed), a sent refusal letter without its ``letter_sent`` event."""
     orders = select(OutboxMessage.id).join(Case, OutboxMessage.case_id == Case.id).where(
         OutboxMessage.purpose == ORDER, OutboxMessage.status == Status.SENT,
-        Case.state.in_([CaseState.FORWARDING, CaseState.FORWARD_FAILED]))
+        Case.state.in_([s.value for s in BEING_FORWARDED]))
     letters = select(OutboxMessage.id).where(
         OutboxMessage.purpose == REFUSAL_LETTER, OutboxMessage.status == Status.SENT,
         ~exists().where(CaseEvent.case_id == OutboxMessage.case_id, CaseEvent.kind == LETTER_SENT))
@@ -118,7 +118,7 @@ def record_sent(session: Session, outbox_id: int, now: datetime) -> AfterSent | 
     if row.case is None or consequence == AfterSent.ROW_IS_THE_RECORD:
         return consequence
     if consequence == AfterSent.CASE_FORWARDED:
-        if row.case.state in (CaseState.FORWARDING, CaseState.FORWARD_FAILED):
+        if row.case.state in BEING_FORWARDED:
             mark_forwarded(session, row.case.case_number, row, now)
     else:
         letter_sent(session, row.case.case_number, row, now)

@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 from genop.config import Agreement
 from genop.errors import GenopError
 from genop.scope import Route
-from genop.states import CaseState
+from genop.lifecycle import CaseState, move
 from genop.store.models import Case, CaseEvent
-from genop.store.repository import append_event, chosen_group_counts, get_case_for_update
+from genop.store.repository import chosen_group_counts, get_case_for_update
 
 ROUTE_CHOSEN = "route_chosen"
 """The case event that records staff's choice of route: who, why (reason key), and a note."""
@@ -118,14 +118,12 @@ def route_to_copenhagen(session: Session, case_number: str, *, by: str, reason: 
     else:
         state, then = CaseState.AWAITING_CONSENT, "the citizen's consent to forward the plan is needed (§6)"
     case.route = Route.COPENHAGEN.value
-    case.state = state
     case.reasons = [*case.reasons, f"Tårnby chose Copenhagen for this case (agreement §4): {label}"]
-    case.updated_at = now
-    append_event(session, case, ROUTE_CHOSEN,
-                 f"sent to Copenhagen instead of Løjtegårdsvej by {by} (agreement §4, Tårnby's choice): "
-                 f"{label}" + (f"; note: {note}" if note else "") + f"; {then}", now,
-                 {"from": Route.LOJTEGAARDSVEJ.value, "route": Route.COPENHAGEN.value, "by": by,
-                  "reason": reason, "note": note})
+    move(session, case, state, at=now, via="copenhagen_chosen",
+         detail=(f"sent to Copenhagen instead of Løjtegårdsvej by {by} (agreement §4, Tårnby's choice): "
+                 f"{label}" + (f"; note: {note}" if note else "") + f"; {then}"),
+         data={"from": Route.LOJTEGAARDSVEJ.value, "route": Route.COPENHAGEN.value, "by": by,
+               "reason": reason, "note": note})
     return Rerouted(case.case_number, case.state, case.route, changed=True)
 
 

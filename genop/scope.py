@@ -13,10 +13,10 @@ from enum import StrEnum
 from genop.config import Agreement
 from genop.cpr import parse_cpr
 from genop.errors import PlanError
+from genop.lifecycle import CaseState
 from genop.plans import Plan, check_plan_limits
-from genop.states import INTAKE_STATES, CaseState
 
-__all__ = ["INTAKE_STATES", "CaseState", "Route", "ScopeDecision", "decide_scope"]
+__all__ = ["Route", "ScopeDecision", "decide_scope"]
 
 
 class Route(StrEnum):

@@ -15,18 +15,15 @@ from sqlalchemy.orm import Session
 from genop.clock import COPENHAGEN, local
 from genop.config import Agreement
 from genop.errors import GenopError
+from genop.lifecycle import WAITING_FOR_START, WITH_COPENHAGEN, CaseState, move
 from genop.plans import Plan
 from genop.routing import at_own_centre
 from genop.mail.compose import SecureMail, compose, compose_letter, contact_of
 from genop.settings import Settings
-from genop.states import CaseState
 from genop.store.models import Case, CaseEvent, OutboxMessage
 from genop.store.repository import append_event, get_case_for_update
 from genop.templates import render
 
-ACTIVE = {CaseState.FORWARDED, CaseState.IN_TRAINING}
-FREE_CHOICE_STATES = {CaseState.AWAITING_CONSENT, CaseState.FORWARDING, CaseState.FORWARD_FAILED,
-                      CaseState.FORWARDED, CaseState.ROUTED_ELSEWHERE}
 FREE_CHOICE_LETTER = "free_choice_letter"
 CANNOT_FOLLOW = "cannot_follow"
 SENT_BACK = "sent_back"
@@ -58,7 +55,7 @@ def record_offer(session: Session, case_number: str, first_session: datetime, *,
     to Løjtegårdsvej (agreement §3.1), which needs no order: both count for the 7-day rule.
     """
     case = get_case_for_update(session, case_number)
-    if case.state not in ACTIVE and not at_own_centre(case):
+    if case.state not in WITH_COPENHAGEN and not at_own_centre(case):
         raise TrainingError(f"case {case.case_number} is {case.state}: a first session is offered only "
                             "for a case forwarded to Copenhagen or routed to Løjtegårdsvej",
                             code="not_forwarded")
@@ -95,7 +92,7 @@ def note_cannot_follow(session: Session, case_number: str, reason: str, *, agree
     """Copenhagen's contact tells Tårnby the plan cannot be followed (agreement §7): recorded and
     a notice composed (signed by Copenhagen, encrypted to Tårnby)."""
     case = get_case_for_update(session, case_number)
-    if case.state not in ACTIVE:
+    if case.state not in WITH_COPENHAGEN:
         raise TrainingError(f"case {case.case_number} is {case.state}: not in training with Copenhagen",
                             code="not_forwarded")
     reason = _require_reason(reason)
@@ -115,16 +112,14 @@ def send_back(session: Session, case_number: str, reason: str, *, agreement: Agr
     """Copenhagen sends the citizen back to Løjtegårdsvej (agreement §3.1): route and trail updated,
     Tårnby told by secure mail."""
     case = get_case_for_update(session, case_number)
-    if case.state not in ACTIVE or case.route != "copenhagen":
+    if case.state not in WITH_COPENHAGEN or case.route != "copenhagen":
         raise TrainingError(f"case {case.case_number} is {case.state} with route {case.route}: only a "
                             "case in training with Copenhagen can be sent back", code="not_forwarded")
     reason = _require_reason(reason)
     case.route = "lojtegaardsvej"
-    case.state = CaseState.ROUTED_ELSEWHERE
-    case.updated_at = now
-    append_event(session, case, "sent_back",
-                 f"Copenhagen sent the citizen back to Løjtegårdsvej (agreement §3.1): {reason}; route "
-                 "now lojtegaardsvej; visits already delivered by Copenhagen stay on the case", now)
+    move(session, case, CaseState.ROUTED_ELSEWHERE, at=now,
+         detail=f"Copenhagen sent the citizen back to Løjtegårdsvej (agreement §3.1): {reason}; route "
+                "now lojtegaardsvej; visits already delivered by Copenhagen stay on the case")
     body = render("mail/sent_back.da.txt.j2", case_number=case.case_number, reason=reason,
                   sender=contact_of("copenhagen", agreement), recipient=contact_of("tarnby", agreement))
     subject = render("mail/sent_back.subject.da.txt.j2", case_number=case.case_number).strip()
@@ -143,7 +138,7 @@ def free_choice_due(case: Case, as_of: date) -> bool:
     """Health Act §140(4): no start offered within 7 days after discharge → the citizen may
     choose a private provider, and is told so once. For every route the municipality
     answers for: Copenhagen (from intake on) and Løjtegårdsvej (its own centre)."""
-    if case.free_choice_letter_on is not None or case.state not in FREE_CHOICE_STATES:
+    if case.free_choice_letter_on is not None or case.state not in WAITING_FOR_START:
         return False
     if case.state == CaseState.ROUTED_ELSEWHERE and not at_own_centre(case):
         return False
@@ -155,7 +150,7 @@ def free_choice_due(case: Case, as_of: date) -> bool:
 def cases_due_free_choice(session: Session, as_of: date) -> list[str]:
     candidates = session.scalars(
         select(Case).where(Case.free_choice_letter_on.is_(None), Case.free_choice_from <= as_of,
-                           Case.state.in_([s.value for s in FREE_CHOICE_STATES])).order_by(Case.id))
+                           Case.state.in_([s.value for s in WAITING_FOR_START])).order_by(Case.id))
     return [case.case_number for case in candidates if free_choice_due(case, as_of)]
 
 

@@ -36,11 +36,11 @@ from genop.clock import local
 from genop.config import Agreement, Party
 from genop.errors import ConfigError, GenopError
 from genop.forwarding import latest_document
+from genop.lifecycle import WITH_COPENHAGEN
 from genop.plans import Plan
 from genop.routing import at_own_centre
 from genop.mail.compose import SecureMail, compose, contact_of, outbox_key
 from genop.settings import Settings
-from genop.states import CaseState
 from genop.store.models import Case, OutboxMessage, TransportBooking
 from genop.store.repository import append_event, get_case_for_update
 from genop.templates import danish_date, render
@@ -50,9 +50,6 @@ CANCELLATION = "transport_cancel"
 NOTICE = "transport_notice"
 NOT_BOOKED = "transport_not_booked"
 BOOKED, CANCELLED = "booked", "cancelled"
-ELIGIBLE = frozenset({CaseState.FORWARDED, CaseState.IN_TRAINING})
-"""Transport is booked once the order is with the training unit (agreement §4, §9) — or, for a
-case at Løjtegårdsvej (``at_own_centre``), once Tårnby's own centre offers the first session."""
 
 
 @dataclass(frozen=True)
@@ -346,7 +343,7 @@ def _rebooking_reasons(active: TransportBooking, target: _Target, sequence: int,
 
 def _why_not(case: Case, active: TransportBooking | None) -> tuple[str, str] | None:
     """(reason code, explanation) when no transport is to be booked now; None otherwise."""
-    if case.state not in ELIGIBLE and not at_own_centre(case):
+    if case.state not in WITH_COPENHAGEN and not at_own_centre(case):
         return "not_forwarded", (f"no transport booked now: the case is {case.state}; transport to the first "
                                  "session is booked while the order is with the training unit")
     if not case.transport_first_session:

@@ -34,8 +34,8 @@ from genop.clock import local
 from genop.config import Agreement
 from genop.errors import GenopError
 from genop.files import open_new_private, private_dir
+from genop.lifecycle import TRAINED_BY_COPENHAGEN, CaseState, move
 from genop.settlement.rules import tariff_group, tariff_table_on
-from genop.states import CaseState
 from genop.store.db import Store
 from genop.store.models import Case, Visit, VisitImport
 from genop.store.repository import append_event
@@ -47,7 +47,6 @@ MAX_MINUTES = 24 * 60
 MAX_GROUP_SIZE = 1000
 _WRITE_ATTEMPTS = 3
 _JSON_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson"})
-_RECORDING_STATES = frozenset({CaseState.FORWARDED, CaseState.IN_TRAINING, CaseState.COMPLETED})
 _CASE_NUMBER = re.compile(r"GEN-[0-9]{4}-[0-9]{6,12}")
 _SKS_CODE = re.compile(r"[A-Z][A-Z0-9]{1,15}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -400,7 +399,7 @@ def _refusal(case: Case | None, visit: _VisitLine) -> str | None:
     """Visits belong to a forwarded case, between its forwarding and its completion (slutstatus)."""
     if case is None:
         return f"case {visit.case_number} is unknown"
-    if case.state not in _RECORDING_STATES:
+    if case.state not in TRAINED_BY_COPENHAGEN:
         return f"case {case.case_number} is {case.state}: visits are recorded only for forwarded cases"
     if case.forwarded_on is not None and visit.visit_date < case.forwarded_on:
         return f"visit_date {visit.visit_date} is before the case was forwarded ({case.forwarded_on})"
@@ -420,10 +419,9 @@ def _case_recorded(session: Session, case: Case, visits: list[_VisitLine], batch
     """The first visit starts the training (lifecycle 7); one summary event per case per import."""
     first, last = min(v.visit_date for v in visits), max(v.visit_date for v in visits)
     if case.state == CaseState.FORWARDED:
-        case.state = CaseState.IN_TRAINING
-        append_event(session, case, "training_started", f"first training visit on {first} recorded "
-                     f"from {batch.source_name}: case is in training", batch.now,
-                     {"first_visit": first.isoformat(), "import_id": batch.id})
+        move(session, case, CaseState.IN_TRAINING, at=batch.now,
+             detail=f"first training visit on {first} recorded from {batch.source_name}: case is in training",
+             data={"first_visit": first.isoformat(), "import_id": batch.id})
     groups = dict(sorted(Counter(visit.tariff_group for visit in visits).items()))
     summary = ", ".join(f"{group} {count}" for group, count in groups.items())
     append_event(session, case, "visits_recorded",

@@ -24,7 +24,7 @@ from genop.errors import GenopError
 from genop.forwarding import refusal_letter_status
 from genop.mail.outbox import Status
 from genop.runtime import Runtime
-from genop.states import CaseState
+from genop.lifecycle import CaseState
 from genop.store.repository import get_case
 
 POLL_SECONDS = 0.5

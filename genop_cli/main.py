@@ -19,7 +19,7 @@ from genop.consent import ConsentAnswer, ConsentDecision, ConsentMethod
 from genop.errorlog import record_private_error
 from genop.errors import CaseNotFound, GenopError
 from genop.files import use_private_umask
-from genop.states import CaseState
+from genop.lifecycle import CaseState
 from genop.inbox import is_plan_candidate, stage_copy
 from genop.plans import plan_file_problem
 from genop.mail.outbox import list_messages, outbox_view

@@ -19,7 +19,7 @@ from genop.consent import (
     record_consent,
     register_wait,
 )
-from genop.states import CaseState
+from genop.lifecycle import CaseState
 from genop.runtime import current_runtime
 from tasks.privacy import private_errors
 from genop.store.repository import get_case

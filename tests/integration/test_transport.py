@@ -21,7 +21,7 @@ from genop.clock import COPENHAGEN, now_utc
 from genop.errors import GenopError
 from genop.mail.smtp import SmtpSettings
 from genop.mail.outbox import deliver, smtp_sender
-from genop.states import CaseState
+from genop.lifecycle import CaseState
 from genop.store.models import CaseEvent, OutboxMessage, TransportBooking
 from genop.store.repository import get_case
 from genop.transport import (

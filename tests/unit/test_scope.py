@@ -8,8 +8,8 @@ import pytest
 
 from genop.config import load_agreement
 from genop.errors import PlanError
+from genop.lifecycle import CaseState
 from genop.scope import (
-    CaseState,
     Route,
     decide_scope,
     validate_for_intake,
