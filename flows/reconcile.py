@@ -2,7 +2,8 @@
 the system of record; whatever a lost Prefect run or a killed process left undone is
 finished from its facts (genop.reconcile):
 
-1. every case awaiting consent has a live consent wait (re-opened if Prefect lost it);
+1. every case awaiting consent has a live consent wait (re-opened if Prefect lost it), and
+   a wait still open for a case whose decision genop already recorded is resumed with it;
 2. every composed message not delivered (pending, or its worker's lease ran out) is delivered;
 3. every sent message whose case does not say so yet is recorded (a sent order → forwarded);
 4. every case whose run died between the consent and composing its order or letter is resumed;
@@ -23,6 +24,7 @@ from tasks.reconcile import (
     deliver_undelivered_mail,
     hand_off_documents,
     record_sent_mail,
+    resume_answered_waits,
     sent_not_recorded,
     stuck_after_consent,
     undelivered_mail,
@@ -35,6 +37,7 @@ def reconcile() -> dict[str, int]:
     missing = cases_without_live_wait()
     # a fresh idempotency suffix per reconcile run: one new wait per lost wait
     started = start_consent_waits(missing, attempt=str(flow_run.id)[:8]) if missing else []
+    answered = resume_answered_waits()
     delivered = [deliver_undelivered_mail(outbox_id) for outbox_id in undelivered_mail()]
     recorded = [record_sent_mail(outbox_id) for outbox_id in sent_not_recorded()]
     unforwarded, unlettered = stuck_after_consent()
@@ -43,7 +46,7 @@ def reconcile() -> dict[str, int]:
     for number in unlettered:
         write_refusal_letter(number)
     documents = hand_off_documents()
-    summary = {"missing": len(missing), "started": len(started),
+    summary = {"missing": len(missing), "started": len(started), "answered_waits_resumed": len(answered),
                "mail_delivered": sum(outcome in ("sent", "already_sent") for outcome in delivered),
                "mail_left_pending": sum(outcome not in ("sent", "already_sent") for outcome in delivered),
                "sent_recorded": len(recorded), "orders_resumed": len(unforwarded),

@@ -19,7 +19,7 @@ resumed by case (``cases_stuck_after_consent``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -167,6 +167,29 @@ def cases_awaiting_consent(session: Session) -> list[tuple[str, str | None]]:
     consent wait in Prefect (reconcile step 1)."""
     return [(case.case_number, case.consent_run_id)
             for case in list_cases(session, state=CaseState.AWAITING_CONSENT)]
+
+
+@dataclass(frozen=True)
+class AnsweredWait:
+    case_number: str
+    run_id: str
+    answer: dict[str, str]
+    """The recorded decision as the consent form's input (what the run would have been told)."""
+
+
+def answered_waits(session: Session, run_ids: Collection[str]) -> list[AnsweredWait]:
+    """Of these open consent waits (Paused runs), the ones whose case's decision genop has
+    already recorded (`genop consent` while Prefect could not be reached, or before the wait
+    opened): each is resumed with that decision, so no Resume form stays open for a case
+    that was answered (reconcile step 1b)."""
+    if not run_ids:
+        return []
+    cases = session.scalars(select(Case).where(Case.consent_run_id.in_(list(run_ids)),
+                                               Case.consent_decision.is_not(None)).order_by(Case.id))
+    return [AnsweredWait(case.case_number, str(case.consent_run_id), {
+        "decision": str(case.consent_decision), "method": str(case.consent_method),
+        "decided_on": case.consent_date.isoformat() if case.consent_date else "",
+        "recorded_by": str(case.consent_recorded_by or "")}) for case in cases]
 
 
 @dataclass(frozen=True)

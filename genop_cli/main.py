@@ -300,6 +300,7 @@ def consent_reconcile_cmd() -> None:
     result = run_flow(url, reconcile)
     output.console.print(
         f"{result['missing']} case(s) without a wait; {result['started']} wait(s) opened; "
+        f"{result['answered_waits_resumed']} answered wait(s) closed; "
         f"{result['mail_delivered']} mail(s) delivered, {result['mail_left_pending']} left pending; "
         f"{result['sent_recorded']} sent mail(s) recorded; {result['orders_resumed']} order(s) and "
         f"{result['letters_resumed']} letter(s) resumed; {result['documents_handed_off']} document(s) "

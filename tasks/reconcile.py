@@ -13,6 +13,7 @@ from prefect.logging import get_run_logger
 
 from genop.clock import now_utc
 from genop.reconcile import (
+    answered_waits,
     cases_awaiting_consent,
     cases_stuck_after_consent,
     deliver_undelivered,
@@ -43,6 +44,57 @@ def cases_without_live_wait() -> list[str]:
         waiting = cases_awaiting_consent(session)
     with get_client(sync_client=True) as client:
         return [number for number, run_id in waiting if not _is_live(client, run_id)]
+
+
+CONSENT_FLOW = "case-consent"
+PAGE = 200
+
+
+def _paused_consent_runs(client: SyncPrefectClient) -> list[str]:
+    """Ids of every case-consent run that is Paused (waiting for its form), page by page."""
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    ids: list[str] = []
+    while True:
+        page = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[CONSENT_FLOW])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+                any_=[StateType.PAUSED]))),
+            limit=PAGE, offset=len(ids))
+        ids += [str(run.id) for run in page]
+        if len(page) < PAGE:
+            return ids
+
+
+@task(name="resume-answered-waits", cache_policy=NO_CACHE)
+@private_errors
+def resume_answered_waits() -> list[str]:
+    """Consent waits still open for a case whose decision genop already recorded (given while
+    Prefect could not be reached): resumed with that decision, so the run acts on it and no
+    Resume form stays open for an answered case. Returns their case numbers."""
+    from prefect.client.schemas.responses import SetStateStatus
+
+    logger = get_run_logger()
+    resumed: list[str] = []
+    with get_client(sync_client=True) as client:
+        paused = _paused_consent_runs(client)
+        with current_runtime().store.session() as session:
+            answered = answered_waits(session, paused)
+        for wait in answered:
+            result = client.resume_flow_run(uuid.UUID(wait.run_id), run_input=wait.answer)
+            if result.status == SetStateStatus.ACCEPT:
+                resumed.append(wait.case_number)
+            else:
+                logger.warning("%s: its open consent wait could not be resumed (%s); the next reconcile "
+                               "run tries again", wait.case_number, result.status.value)
+    return resumed
 
 
 @task(name="find-undelivered-mail", cache_policy=NO_CACHE)

@@ -253,3 +253,26 @@ def test_consent_given_after_the_consent_run_was_cancelled_is_acted_on_at_once(s
     assert json.loads(result.stdout) == {"case_number": number, "decision": "given", "state": "forwarded",
                                          "acted_on": True}
     assert len(list(system["mail"].glob("*.eml"))) == 1
+
+
+def test_reconcile_closes_a_wait_whose_decision_was_recorded_without_prefect(system, monkeypatch):
+    """Consent recorded while no server answered: reconcile resumes the open wait with it, so
+    the order goes out once and no Resume form stays open for an answered case."""
+    runtime = system["runtime"]
+    number = submit(EXAMPLES / "plan-example.json")
+    suspended_run(runtime, number)
+    with monkeypatch.context() as offline:
+        offline.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+        recorded = consent(number, "--given")
+    assert json.loads(recorded.stdout)["acted_on"] is False
+
+    result = CliRunner().invoke(cli, ["consent-reconcile"])
+
+    assert result.exit_code == 0, result.output
+    assert "1 answered wait(s) closed" in result.stdout
+    finished = wait_for(lambda: _final_run(runtime, number), OUTCOME_SECONDS, "the answered wait to finish")
+    assert "that first answer stands" in finished.state.message
+    wait_for(lambda: _state(runtime, number) == "forwarded", OUTCOME_SECONDS, "the order to be sent")
+    assert len(list(system["mail"].glob("*.eml"))) == 1
+    again = CliRunner().invoke(cli, ["consent-reconcile"])
+    assert "0 answered wait(s) closed" in again.stdout
