@@ -40,7 +40,7 @@ from genop.inbox import (
     quarantine_file,
     quarantine_target,
 )
-from genop.lifecycle import INTAKE_OUTCOMES, CaseState, begin
+from genop.lifecycle import CaseState, begin, past_intake
 from genop.plans import Plan, parse_plan
 from genop.routing import chosen_route
 from genop.scope import ScopeDecision, decide_scope, validate_for_intake
@@ -333,7 +333,7 @@ class _Recorder:
         append_event(self.session, case, "plan_revised",
                      f"changed plan received as {item.source_name}: recorded as revision {revision}",
                      self.now, {"sha256": item.sha256, "revision": revision})
-        if case.state not in INTAKE_OUTCOMES:
+        if past_intake(case):
             append_event(self.session, case, "revision_not_rerouted",
                          f"case is {case.state}, past intake: revision {revision} kept for the record, "
                          "route unchanged", self.now)

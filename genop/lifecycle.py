@@ -44,7 +44,7 @@ class CaseState(StrEnum):
 
 DESCRIPTIONS: dict[CaseState, str] = {
     CaseState.AWAITING_CONSENT: "waiting for the citizen's consent",
-    CaseState.ROUTED_ELSEWHERE: "routed elsewhere (Løjtegårdsvej or the region)",
+    CaseState.ROUTED_ELSEWHERE: "routed elsewhere (Løjtegårdsvej, the region or the residence municipality)",
     CaseState.REJECTED: "rejected (not under the agreement)",
     CaseState.INCOMPLETE: "waiting for a complete plan from the hospital",
     CaseState.CONSENT_REFUSED: "closed because the citizen refused consent",
@@ -142,14 +142,17 @@ MOVES: tuple[Move, ...] = (
     _move("sent_back", WITH_COPENHAGEN, {_S.ROUTED_ELSEWHERE}, "sent_back",
           "the citizen cannot be sent back to Løjtegårdsvej"),
     _move("course_completed", WITH_COPENHAGEN, {_S.COMPLETED}, "completed", "the course cannot be completed"),
-    _move("copenhagen_chosen", {_S.ROUTED_ELSEWHERE, _S.INCOMPLETE},
-          {_S.AWAITING_CONSENT, _S.FORWARDING, _S.INCOMPLETE}, "route_chosen",
+    _move("copenhagen_chosen", {_S.ROUTED_ELSEWHERE}, {_S.AWAITING_CONSENT, _S.FORWARDING}, "route_chosen",
+          "it cannot be sent to Copenhagen instead of Løjtegårdsvej", by_name=True),
+    _move("copenhagen_chosen_for_incomplete", {_S.INCOMPLETE}, {_S.INCOMPLETE}, "route_chosen",
           "it cannot be sent to Copenhagen instead of Løjtegårdsvej", by_name=True),
 )
 """Every legal move. A pair (from, to) belongs to one move only among the moves not made by
 name (tests/unit/test_lifecycle.py)."""
 SCOPE_DECISIONS = MOVES[:2]
 """The moves ``begin`` makes: intake's, with the scope decision's reasons in their event."""
+_MOVED = MOVES[2:]
+"""The moves ``move`` makes: every one but intake's."""
 
 
 class IllegalMove(GenopError):
@@ -165,6 +168,13 @@ def find_move(source: CaseState | None, target: CaseState, among: tuple[Move, ..
     return next((m for m in among if (m.name == name if name is not None else not m.by_name)
                  and target in m.targets
                  and (source in m.sources if source is not None else not m.sources)), None)
+
+
+def past_intake(case: Case) -> bool:
+    """A revised plan no longer decides the case's route: it has left intake, or it is routed
+    elsewhere only after Copenhagen had it (sent back: Copenhagen's visitation decision) or
+    after Løjtegårdsvej offered its first session (its training is under way there)."""
+    return case.state not in INTAKE_OUTCOMES or case.forwarded_at is not None or case.first_session_at is not None
 
 
 def begin(case: Case, to: CaseState) -> None:
@@ -191,9 +201,9 @@ def move(session: Session, case: Case, to: CaseState, *, at: datetime, detail: s
     An illegal move raises ``IllegalMove``, ending with ``refusal`` or the move's own words.
     ``via`` names a move made only by name (a staff decision, e.g. ``copenhagen_chosen``).
     """
-    if case.state == to and find_move(to, to, name=via) is None:
+    if case.state == to and find_move(to, to, _MOVED, name=via) is None:
         return None
-    found = _legal(case, to, refusal, name=via)
+    found = _legal(case, to, refusal, _MOVED, name=via)
     if found.event is not None and not detail:
         raise ValueError(f"the move {found.name} writes {found.event!r}: give its detail")
     dates = _dates(to, at, occurred)
@@ -211,7 +221,7 @@ def _legal(case: Case, to: CaseState, refusal: str | None, among: tuple[Move, ..
     current = CaseState(case.state) if case.state is not None else None
     found = find_move(current, to, among, name)
     if found is None:
-        into = next((m.refusal for m in among if (m.name == name if name is not None else not m.by_name)
+        into = next((m.refusal for m in MOVES if (m.name == name if name is not None else not m.by_name)
                      and to in m.targets and bool(m.sources) == (current is not None)),
                     f"it cannot become {to}")
         where = DESCRIPTIONS[current] if current is not None else "not yet taken in"

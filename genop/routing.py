@@ -14,8 +14,9 @@ Copenhagen's visitation decision, §3.1) and no first session was offered at Lø
 citizen's consent (§6), unless consent to forward it is already recorded: then it is
 forwarded through the outbox, exactly once.
 
-Who chose and why stay in genop's store (the case's trail); the staff member's free-text
-note never leaves it.
+Who chose and why are kept in genop's store (the case's trail). Prefect sees the case number,
+the staff member's name and the reason (the `case-route` Run form's fields, as the consent
+form's `recorded_by`); the free-text note never leaves genop's store.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from sqlalchemy.orm import Session
 from genop.config import Agreement
 from genop.errors import GenopError
 from genop.scope import Route
-from genop.lifecycle import CaseState, move
+from genop.lifecycle import MOVES, CaseState, move
 from genop.store.models import Case, CaseEvent
 from genop.store.repository import chosen_group_counts, get_case_for_update
 
 ROUTE_CHOSEN = "route_chosen"
 """The case event that records staff's choice of route: who, why (reason key), and a note."""
-CHOOSABLE_STATES = frozenset({CaseState.ROUTED_ELSEWHERE, CaseState.INCOMPLETE})
+CHOOSABLE_STATES = frozenset(state for m in MOVES if m.name.startswith("copenhagen_chosen") for state in m.sources)
+"""The states from which staff may choose Copenhagen: the sources of the lifecycle's move."""
 STAFF_NAME_MAX = 128
 NOTE_MAX = 2000
 
@@ -119,7 +121,8 @@ def route_to_copenhagen(session: Session, case_number: str, *, by: str, reason: 
         state, then = CaseState.AWAITING_CONSENT, "the citizen's consent to forward the plan is needed (§6)"
     case.route = Route.COPENHAGEN.value
     case.reasons = [*case.reasons, f"Tårnby chose Copenhagen for this case (agreement §4): {label}"]
-    move(session, case, state, at=now, via="copenhagen_chosen",
+    move(session, case, state, at=now,
+         via="copenhagen_chosen_for_incomplete" if state == CaseState.INCOMPLETE else "copenhagen_chosen",
          detail=(f"sent to Copenhagen instead of Løjtegårdsvej by {by} (agreement §4, Tårnby's choice): "
                  f"{label}" + (f"; note: {note}" if note else "") + f"; {then}"),
          data={"from": Route.LOJTEGAARDSVEJ.value, "route": Route.COPENHAGEN.value, "by": by,

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +29,28 @@ PROC = Path("/proc")
 PR_SET_PDEATHSIG = 1
 
 
-def _end_with_parent() -> None:
-    """In the child, before it runs: SIGTERM it when `genop system up` dies, even by SIGKILL
-    (Linux only; elsewhere the child outlives a killed parent)."""
+def _prctl() -> Any:
+    """libc's prctl, looked up in the parent (after a fork only async-signal-safe work)."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+def _end_with_parent(prctl: Any, parent: int) -> Callable[[], None]:
+    """Run in the child before it starts: SIGTERM it when `genop system up` dies, even by
+    SIGKILL (Linux only); if the parent is already gone, the child ends at once."""
+    def arm() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+    return arm
 
 
 def start(command: Sequence[str], **options: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(list(command), start_new_session=True,
-                            preexec_fn=_end_with_parent if sys.platform == "linux" else None, **options)
+    arm = _end_with_parent(_prctl(), os.getpid()) if sys.platform == "linux" else None
+    return subprocess.Popen(list(command), start_new_session=True, preexec_fn=arm, **options)
 
 
 def _stat(pid: int) -> tuple[str, int, int, int] | None:
@@ -101,8 +110,9 @@ def alive(pid: int) -> bool:
 
 
 def _same(pid: int, started: int | None) -> bool:
-    """``pid`` is still the process that was seen (not a later one given the same number)."""
-    return started is None or _started(pid) == started
+    """``pid`` is still the process that was seen (not a later one given the same number); a
+    process whose start could not be read was already gone when it was seen."""
+    return started is not None and _started(pid) == started
 
 
 def _signal(tree: dict[int, int | None], child: subprocess.Popen[bytes], signum: int) -> None:

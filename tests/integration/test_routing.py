@@ -250,3 +250,36 @@ def test_capacity_cli_prints_the_share_for_a_year(runtime, tmp_path):
     assert shown == {"year": 2026, "cases": 3, "to_copenhagen": 1, "share": "0.333", "expected_share": "0.10"}
     line = CliRunner().invoke(cli, ["capacity", "--year", "2026"]).stdout
     assert "sent to Copenhagen 1 (33.3%); expected share 10%" in line
+
+
+def test_a_revised_plan_never_takes_a_sent_back_case_back_to_copenhagen(certified, tmp_path):
+    """Copenhagen's send-back is its visitation decision: a later revision of the plan is kept
+    for the record and leaves the case at Løjtegårdsvej — also after staff chose Copenhagen."""
+    number = geriatric_case(certified, tmp_path, "GOP-GER-BACK")
+    route(certified, number)
+    with certified.store.session() as session:  # consented and forwarded (as the flows do it)
+        case = get_case(session, number)
+        case.state, case.consent_decision, case.forwarded_at = "forwarded", "given", now_utc()
+    with certified.store.session() as session:
+        send_back(session, number, "Hører til Løjtegårdsvej", agreement=certified.agreement,
+                  settings=certified.settings, now=now_utc())
+
+    assert take_in(certified, tmp_path, "GOP-GER-BACK", diagnosis_group="geriatric",
+                   rehab_need="Revideret: gang og balance.") == number
+
+    with certified.store.session() as session:
+        case = get_case(session, number, with_events=True)
+    assert (case.state, case.route) == ("routed_elsewhere", "lojtegaardsvej")
+    assert case.revision == 2 and case.events[-1].kind == "revision_not_rerouted"
+
+
+def test_a_revised_plan_leaves_a_case_under_way_at_lojtegaardsvej_where_it_is(certified, tmp_path):
+    number = geriatric_case(certified, tmp_path, "GOP-GER-UNDERWAY")
+    offer_and_book(certified, number, "2026-11-06T10:00")
+
+    assert take_in(certified, tmp_path, "GOP-GER-UNDERWAY", diagnosis_group="stroke") == number
+
+    with certified.store.session() as session:
+        case = get_case(session, number, with_events=True)
+    assert (case.state, case.route) == ("routed_elsewhere", "lojtegaardsvej")
+    assert case.events[-1].kind == "revision_not_rerouted"

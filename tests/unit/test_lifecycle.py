@@ -14,6 +14,7 @@ from genop.lifecycle import (
     GROUPS,
     INTAKE_OUTCOMES,
     MOVES,
+    SCOPE_DECISIONS,
     OPEN,
     CaseState,
     IllegalMove,
@@ -52,8 +53,8 @@ def _move(case: Case, to: CaseState, **extra: object):  # noqa: ANN202 - CaseEve
 
 
 @pytest.mark.parametrize(("step", "source", "target"),
-                         [item for item in LEGAL if item[0].sources],
-                         ids=[f"{m.name}:{s}->{t}" for m, s, t in LEGAL if m.sources])
+                         [item for item in LEGAL if item[0] not in SCOPE_DECISIONS],
+                         ids=[f"{m.name}:{s}->{t}" for m, s, t in LEGAL if m not in SCOPE_DECISIONS])
 def test_every_legal_move_sets_the_state_and_writes_its_event(step, source, target):
     case = a_case(source)
     event = _move(case, target, via=step.name if step.by_name else None)
@@ -206,5 +207,35 @@ def test_a_move_made_by_name_is_legal_only_when_named():
     _move(case, CaseState.FORWARDING, via="copenhagen_chosen")
     assert case.state == CaseState.FORWARDING and [e.kind for e in case.events] == ["route_chosen"]
     incomplete = a_case(CaseState.INCOMPLETE)
-    _move(incomplete, CaseState.INCOMPLETE, via="copenhagen_chosen")
+    _move(incomplete, CaseState.INCOMPLETE, via="copenhagen_chosen_for_incomplete")
     assert [e.kind for e in incomplete.events] == ["route_chosen"]
+
+
+def test_move_never_makes_intakes_moves_those_are_begins():
+    """``move`` on a case at intake cannot stand in for a scope decision (no scope_decided event
+    without its reasons): a revised plan is decided again through ``begin`` only."""
+    with pytest.raises(IllegalMove):
+        _move(a_case(CaseState.INCOMPLETE), CaseState.AWAITING_CONSENT)
+    case = a_case(CaseState.ROUTED_ELSEWHERE)
+    assert _move(case, CaseState.ROUTED_ELSEWHERE) is None and case.events == []
+
+
+def test_an_incomplete_case_sent_to_copenhagen_is_not_forwarded():
+    with pytest.raises(IllegalMove):
+        _move(a_case(CaseState.INCOMPLETE), CaseState.FORWARDING, via="copenhagen_chosen_for_incomplete")
+    with pytest.raises(IllegalMove):
+        _move(a_case(CaseState.INCOMPLETE), CaseState.FORWARDING, via="copenhagen_chosen")
+
+
+@pytest.mark.parametrize(("state", "forwarded", "offered", "past"), [
+    (CaseState.ROUTED_ELSEWHERE, False, False, False),
+    (CaseState.ROUTED_ELSEWHERE, True, False, True),   # sent back by Copenhagen
+    (CaseState.ROUTED_ELSEWHERE, False, True, True),   # under way at Løjtegårdsvej
+    (CaseState.AWAITING_CONSENT, False, False, False),
+    (CaseState.FORWARDED, True, False, True),
+])
+def test_a_case_is_past_intake_once_it_left_it_or_its_training_began_elsewhere(state, forwarded, offered, past):
+    case = a_case(state)
+    case.forwarded_at = NOW if forwarded else None
+    case.first_session_at = NOW if offered else None
+    assert lifecycle.past_intake(case) is past
