@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from genop.mail.sink import start_sink
+from genop_cli import processes
 from genop_cli.main import create_demo_certificates
 from tests.conftest import ROOT
 from tests.flows.helpers import OUTCOME_SECONDS, deployment_served, wait_for
@@ -28,15 +29,16 @@ def system(prefect_server: str, genop_env: Path, monkeypatch: pytest.MonkeyPatch
     runtime = current_runtime()
     create_demo_certificates(runtime)
     log = (genop_env / "serve.log").open("wb")
-    serve = subprocess.Popen([sys.executable, "-m", "flows.serve"], cwd=ROOT, env=dict(os.environ),
-                             stdout=log, stderr=subprocess.STDOUT)
+    serve = processes.start([sys.executable, "-m", "flows.serve"], cwd=ROOT, env=dict(os.environ),
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: deployment_served("case-consent"), OUTCOME_SECONDS, "case-consent to be served")
         yield {"runtime": runtime, "sink": sink, "mail": genop_env / "mail",
                "certs": runtime.settings.certificates_dir}
     finally:
-        serve.terminate()
-        serve.wait(timeout=30)
+        # never leave it serving: a served process of a finished test would take up the next
+        # test's runs against its own (finished) store
+        processes.stop(serve, grace=30)
         sink.stop()
 
 

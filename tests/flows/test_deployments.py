@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from genop_cli import processes
 from tests.conftest import EXAMPLES, ROOT
 from tests.flows.helpers import wait_for
 
@@ -76,15 +77,14 @@ def served(prefect_server: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {**os.environ, "GENOP_HOME": str(tmp_path / "home")}
     env.pop("GENOP_DATABASE_URL", None)
     log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "flows.serve"], cwd=ROOT, env=env,
+    process = processes.start([sys.executable, "-m", "flows.serve"], cwd=ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: {"plan-intake", "inbox-poll"} <= _deployment_names(prefect_server), 60,
                   "the deployments to be served")
         yield env
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        processes.stop(process, grace=30)  # never left serving into the next test
 
 
 def test_served_intake_deployment_runs_when_triggered(served, tmp_path):
