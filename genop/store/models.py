@@ -453,3 +453,55 @@ class YearReconciliationRecord(Base):
     document: Mapped[SettlementDocumentRecord | None] = relationship()
 
     __table_args__ = (UniqueConstraint("year", "payer", name="uq_year_reconciliations_year_payer"),)
+
+
+class RiskFinding(Base):
+    """A case or budget at risk (genop.escalation), open from the scan that first found it until
+    the first scan that no longer does. At most one open row per ``key``; a finding found again
+    after it closed is a new row."""
+
+    __tablename__ = "risk_findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), doc="escalation.Finding.key: kind:subject[:instance]")
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(40), doc="a case number or budget:<municipality>")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    municipality: Mapped[str] = mapped_column(String(32), doc="party key it concerns, or 'total'")
+    level: Mapped[str] = mapped_column(String(16), doc="warning, breach or persisting")
+    since: Mapped[date] = mapped_column(Date, doc="the day the condition began")
+    level_since: Mapped[date] = mapped_column(Date, doc="the scan day the current level was reached")
+    opened_on: Mapped[date] = mapped_column(Date, doc="the scan day that first found it")
+    closed_on: Mapped[date | None] = mapped_column(Date, doc="the first scan day that no longer found it")
+    reason: Mapped[str] = mapped_column(Text, doc="figures only: no CPR, name or diagnosis text")
+    figures: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case | None] = relationship()
+
+    __table_args__ = (
+        Index("uq_risk_findings_open_key", "key", unique=True,
+              sqlite_where=text("closed_on IS NULL"), postgresql_where=text("closed_on IS NULL")),
+        Index("ix_risk_findings_case_id", "case_id"),
+        Index("ix_risk_findings_kind_closed_on", "kind", "closed_on"),
+    )
+
+
+class RiskEvent(Base):
+    """The trail of a finding: opened, raised (a higher level), lowered, closed — each with the scan
+    day, the level after it and the figures of that scan."""
+
+    __tablename__ = "risk_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("risk_findings.id"))
+    change: Mapped[str] = mapped_column(String(16), doc="opened, raised, lowered or closed")
+    level: Mapped[str] = mapped_column(String(16))
+    scan_on: Mapped[date] = mapped_column(Date)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    figures: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+    finding: Mapped[RiskFinding] = relationship()
+
+    __table_args__ = (Index("ix_risk_events_finding_id", "finding_id"),)

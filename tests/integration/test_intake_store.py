@@ -202,3 +202,15 @@ def test_schema_is_at_the_newest_migration(runtime):
         tables = set(session.connection().dialect.get_table_names(session.connection()))
     assert version == head
     assert {"cases", "plan_documents", "case_events", "quarantine", "outbox"} <= tables
+
+
+def test_migrations_build_the_schema_the_models_describe(runtime):
+    """A model change without its migration (or the reverse) fails here, on SQLite and PostgreSQL."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from genop.store.models import Base
+
+    with runtime.store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
