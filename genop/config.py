@@ -375,9 +375,14 @@ class ServiceLevel(_Model):
 
 
 class EscalationThresholds(_Model):
-    """When a case or the budget is 'at risk' (sub-agreement §7). Defaults, not agreement figures."""
+    """When a case or the budget is 'at risk' (sub-agreement §7), in force from ``valid_from`` until
+    the next entry's. Defaults, not agreement figures: the parties tune them by adding an entry."""
 
+    valid_from: date
+    note: str | None = None
+    consent_reminder_after_days: int = Field(ge=1)
     consent_missing_after_days: int = Field(ge=1)
+    persisting_after_days: int = Field(ge=1)
     forward_deadline_days: int = Field(ge=0)
     start_by_warning_days: int = Field(ge=0)
     urgent_start_days: int = Field(default=1, ge=0)
@@ -418,7 +423,7 @@ class Agreement(_Model):
     tariffs: tuple[TariffTable, ...]
     service_level_norms: ServiceLevelNorms
     service_levels: dict[int, ServiceLevel] = Field(min_length=1)
-    escalation: EscalationThresholds
+    escalation: tuple[EscalationThresholds, ...]
     limits: Limits
 
     @field_validator("parties", "diagnosis_groups", "service_levels", mode="before")
@@ -444,6 +449,17 @@ class Agreement(_Model):
                 message = f"groups {sorted(table.groups)} differ from tariffs.0 {sorted(tables[0].groups)}"
                 raise _Problems([((i, "groups"), message)])
         return tables
+
+    @field_validator("escalation")
+    @classmethod
+    def _escalation_dating(cls, entries: tuple[EscalationThresholds, ...]) -> tuple[EscalationThresholds, ...]:
+        if not entries:
+            raise _Problems([((), "at least one entry of thresholds is needed")])
+        for i in range(1, len(entries)):
+            if entries[i].valid_from <= entries[i - 1].valid_from:
+                raise _Problems([((i, "valid_from"), f"must be later than escalation.{i - 1}.valid_from "
+                                                     f"({entries[i - 1].valid_from.isoformat()})")])
+        return entries
 
     @model_validator(mode="after")
     def _references(self) -> Agreement:
@@ -485,11 +501,13 @@ class Agreement(_Model):
                        "a choice needs a covered group whose default route is not copenhagen or rejected")
 
     def _municipality_key_problems(self) -> Iterator[Problem]:
-        for section, field, keys in (("aconto", "split", self.aconto.split),
-                                     ("escalation", "municipality_budgets", self.escalation.municipality_budgets)):
+        places: list[tuple[tuple[str | int, ...], Any]] = [(("aconto", "split"), self.aconto.split)]
+        places += [(("escalation", i, "municipality_budgets"), entry.municipality_budgets)
+                   for i, entry in enumerate(self.escalation)]
+        for where, keys in places:
             for key in keys:
                 if key not in self.parties or self.parties[key].kind != "municipality":
-                    yield (section, field, key), f"{key!r} is not a municipality party"
+                    yield (*where, key), f"{key!r} is not a municipality party"
 
     # -- look-ups -------------------------------------------------------------------------
 
@@ -506,9 +524,14 @@ class Agreement(_Model):
     def municipality_for_code(self, code: str) -> Party | None:
         return next((p for p in self.parties.values() if p.municipality_code == code.strip()), None)
 
-    def annual_budget(self, municipality: str) -> Decimal:
-        """The configured annual budget; by default the municipality's share of the a-conto level."""
-        budget = self.escalation.municipality_budgets.get(municipality)
+    def escalation_on(self, day: date) -> EscalationThresholds:
+        """The thresholds in force on ``day``; before the first entry, the first entry's."""
+        return next((e for e in reversed(self.escalation) if e.valid_from <= day), self.escalation[0])
+
+    def annual_budget(self, municipality: str, day: date) -> Decimal:
+        """The configured annual budget in force on ``day``; by default the municipality's share of
+        the a-conto level."""
+        budget = self.escalation_on(day).municipality_budgets.get(municipality)
         if budget is None:
             share = self.aconto.split[self.party(municipality).key]
             budget = (self.aconto.annual_level * share).quantize(Decimal("0.01"))

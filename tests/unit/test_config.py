@@ -156,8 +156,8 @@ def test_uncovered_groups_are_rejected_and_geriatric_goes_to_lojtegaardsvej(agre
 
 
 def test_municipality_budgets_default_to_the_aconto_split(agreement: Agreement) -> None:
-    assert agreement.annual_budget("tarnby") == Decimal("1800000")
-    assert agreement.annual_budget("dragor") == Decimal("600000")
+    assert agreement.annual_budget("tarnby", date(2026, 1, 1)) == Decimal("1800000")
+    assert agreement.annual_budget("dragor", date(2026, 1, 1)) == Decimal("600000")
 
 
 # -- broken configurations ------------------------------------------------------------------
@@ -271,3 +271,22 @@ def test_the_old_quota_mode_is_refused_naming_the_key(raw: dict[str, Any], tmp_p
 def test_a_choice_needs_a_group_that_does_not_already_go_to_copenhagen(raw: dict[str, Any], tmp_path: Path) -> None:
     path = write_mutated(raw, tmp_path, lambda d: d["diagnosis_groups"]["stroke"].update(choice="tarnby"))
     assert "diagnosis_groups.stroke.choice" in config_error(path)
+
+
+
+def test_escalation_thresholds_are_effective_dated(raw: dict[str, Any], tmp_path: Path) -> None:
+    def add_2027_entry(data: dict[str, Any]) -> None:
+        data["escalation"].append({**copy.deepcopy(data["escalation"][0]), "valid_from": "2027-01-01",
+                                   "consent_missing_after_days": 9})
+
+    agreement = load_agreement(write_mutated(raw, tmp_path, add_2027_entry))
+    assert agreement.escalation_on(date(2026, 12, 31)).consent_missing_after_days == 5
+    assert agreement.escalation_on(date(2027, 1, 1)).consent_missing_after_days == 9
+
+
+def test_escalation_entries_out_of_order_are_refused(raw: dict[str, Any], tmp_path: Path) -> None:
+    def add_earlier_entry(data: dict[str, Any]) -> None:
+        data["escalation"].append({**copy.deepcopy(data["escalation"][0]), "valid_from": "2006-01-01"})
+
+    message = config_error(write_mutated(raw, tmp_path, add_earlier_entry))
+    assert "escalation.1.valid_from: must be later than escalation.0.valid_from (2007-01-01)" in message
