@@ -391,6 +391,28 @@ class EscalationThresholds(_Model):
     budget_warning_share: Share
     readiness_warning_share: Share
     municipality_budgets: dict[str, ExactDecimal] = {}
+    no_visit_after_days: int = Field(default=14, ge=1)
+    """A course in training with no visit for this many calendar days (V) is a breach."""
+    service_level_warning_factor: ExactDecimal = Field(default=Decimal("1.00"), ge=1)
+    """Delivered training above this factor x the norm is a warning (above the overrun factor: a breach)."""
+    report_open_days: int = Field(default=14, ge=0)
+    """A "plan cannot be followed" report or a send-back stays a finding this many days after it."""
+    forecast_run_rate_months: int = Field(default=3, ge=1, le=11)
+    """The budget forecast's run rate is the cost of the last this-many full months of the year;
+    earlier in the year the forecast falls back to Bilag 3's expected course mix."""
+    readiness_from_month: int = Field(default=4, ge=1, le=12)
+    """From this month of the year the readiness-clause forecast (004 §8) is meaningful."""
+
+    @model_validator(mode="after")
+    def _levels_in_order(self) -> EscalationThresholds:
+        if self.consent_missing_after_days < self.consent_reminder_after_days:
+            raise _Problems([(("consent_missing_after_days",), "must not be less than consent_reminder_after_days "
+                                                               f"({self.consent_reminder_after_days})")])
+        if self.service_level_overrun_factor < self.service_level_warning_factor:
+            raise _Problems([(("service_level_overrun_factor",), "must not be less than "
+                                                                 "service_level_warning_factor "
+                                                                 f"({self.service_level_warning_factor})")])
+        return self
 
 
 class TextLimits(_Model):

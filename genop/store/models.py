@@ -122,6 +122,13 @@ class Case(Base):
         Index("ix_cases_free_choice_from", "free_choice_from"),
         Index("ix_cases_start_by", "start_by"),
         Index("ix_cases_cpr", "cpr"),
+        # the escalation scan (genop.escalation): one range per kind within a state
+        Index("ix_cases_state_received_on", "state", "received_on"),
+        Index("ix_cases_state_consent_recorded_at", "state", "consent_recorded_at"),
+        Index("ix_cases_state_free_choice_from", "state", "free_choice_from"),
+        Index("ix_cases_state_start_by", "state", "start_by"),
+        Index("ix_cases_urgent_state_discharge_date", "urgent", "state", "discharge_date"),
+        Index("ix_cases_state_completed_on", "state", "completed_on"),
     )
 
 
@@ -162,7 +169,10 @@ class CaseEvent(Base):
 
     case: Mapped[Case] = relationship(back_populates="events")
 
-    __table_args__ = (Index("ix_case_events_case_id", "case_id", "id"),)
+    __table_args__ = (
+        Index("ix_case_events_case_id", "case_id", "id"),
+        Index("ix_case_events_kind_at", "kind", "at"),
+    )
 
 
 class QuarantinedFile(Base):
@@ -408,6 +418,7 @@ class SettledCourse(Base):
 
     __table_args__ = (
         Index("ix_settled_courses_document_id", "document_id"),
+        Index("ix_settled_courses_completed_on", "completed_on"),
         Index("uq_settled_courses_case_id", "case_id", unique=True,
               sqlite_where=text("NOT supplement"), postgresql_where=text("NOT supplement")),
     )
