@@ -398,8 +398,8 @@ class EscalationThresholds(_Model):
     report_open_days: int = Field(default=14, ge=0)
     """A "plan cannot be followed" report or a send-back stays a finding this many days after it."""
     forecast_run_rate_months: int = Field(default=3, ge=1, le=11)
-    """The budget forecast's run rate is the cost of the last this-many full months of the year;
-    earlier in the year the forecast falls back to Bilag 3's expected course mix."""
+    """The budget forecast's run rate is the cost of the last this-many full months of the year
+    (fewer early in the year); in January it falls back to Bilag 3's expected course mix."""
     readiness_from_month: int = Field(default=4, ge=1, le=12)
     """From this month of the year the readiness-clause forecast (004 §8) is meaningful."""
 
