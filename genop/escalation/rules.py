@@ -118,8 +118,9 @@ def payer_of(agreement: Agreement) -> ColumnElement[str]:
     codes = {party.municipality_code: key for key, party in agreement.parties.items()
              if party.kind == "municipality" and party.municipality_code}
     # inlined (codes are digits, keys [a-z_]): the same expression can then be grouped by on PostgreSQL
-    whens = [(Case.municipality_code == literal_column(f"'{code}'"), literal_column(f"'{key}'"))
-             for code, key in codes.items()]
+    whens: list[tuple[ColumnElement[bool], ColumnElement[str]]] = [
+        (Case.municipality_code == literal_column(f"'{code}'"), literal_column(f"'{key}'"))
+        for code, key in codes.items()]
     return func.coalesce(Case.payer, case(*whens, else_=Case.municipality_code))
 
 

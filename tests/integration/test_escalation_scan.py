@@ -110,7 +110,8 @@ def test_missing_consent_is_a_reminder_after_3_days_and_an_escalation_after_5(se
     assert reminder[key(kind, waiting)].since == date(2026, 11, 5)
     assert reminder[key(kind, waiting)].municipality == "tarnby"
     escalated = found(session, agreement, kind, date(2026, 11, 7))[key(kind, waiting)]
-    assert (escalated.level, escalated.since, escalated.figures["days_waiting"]) == (Level.BREACH, date(2026, 11, 7), "5")
+    assert (escalated.level, escalated.since) == (Level.BREACH, date(2026, 11, 7))
+    assert escalated.figures["days_waiting"] == "5"
     waiting.state = "forwarding"
     session.flush()
     assert found(session, agreement, kind, date(2026, 11, 9)) == {}
