@@ -30,6 +30,7 @@ test: lint
 bench: venv
 	$(BIN)/python bench/intake_bench.py
 	$(BIN)/python bench/settlement_bench.py
+	$(BIN)/python bench/escalation_bench.py
 
 diagram: venv
 	$(BIN)/python -m genop.lifecycle --write
