@@ -368,3 +368,26 @@ def test_in_february_the_run_rate_is_januarys_and_what_is_in_training_is_its_flo
     assert f"budget_forecast:{budget_subject('dragor')}" not in findings
     before = {f.key for f in scan(session, as_of=date(2026, 2, 1), agreement=agreement)}  # no visit in training yet
     assert f"budget_forecast:{budget_subject('tarnby')}" not in before
+
+
+def test_one_scan_finds_every_kind_and_the_same_findings_when_run_again(session, agreement):
+    as_of = date(2026, 11, 20)
+    add_case(session, "awaiting_consent", received_on=date(2026, 11, 10))
+    add_case(session, "forward_failed", consent_recorded_at=at(date(2026, 11, 18)))
+    add_case(session, "forwarded", urgent=True, discharge=date(2026, 11, 12), start_by=date(2026, 11, 19))
+    training = add_case(session, "in_training", municipality="dragor", discharge=date(2026, 9, 1))
+    add_visits(session, training, [date(2026, 9, 10) + timedelta(days=n) for n in range(12)])
+    _report(session, training, "cannot_follow", at(date(2026, 11, 19)))
+    back = add_case(session, "routed_elsewhere", route="lojtegaardsvej", first_session_offered_on=date(2026, 11, 3))
+    _report(session, back, "sent_back", at(date(2026, 11, 18)))
+    add_course(session, "GEN-2026-900300", payer="tarnby", completed_on=None,
+               visits=visits_on(date(2026, 11, 2), AAF6=1400))  # DKK 1,933,400 in training: above 1.8 million
+
+    first = scan(session, as_of=as_of, agreement=agreement)
+    assert {f.kind for f in first} == set(Kind)
+    assert_private(first)
+    assert len({f.key for f in first}) == len(first)
+    assert scan(session, as_of=as_of, agreement=agreement) == first
+    dragor = {f.kind for f in first if f.municipality == "dragor"}
+    assert {Kind.NO_RECENT_VISIT, Kind.TRAINING_OVER_NORM, Kind.DURATION_OVER_NORM,
+            Kind.PLAN_CANNOT_BE_FOLLOWED} <= dragor
