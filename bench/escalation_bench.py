@@ -164,11 +164,10 @@ def fill(engine: Engine, cases: int) -> tuple[int, int]:
 
     def flush(final: bool = False) -> None:
         nonlocal case_rows, visit_rows, total_cases, total_visits
-        if len(case_rows) >= 100_000 or final:
+        if len(case_rows) >= 100_000 or len(visit_rows) >= 300_000 or final:  # cases first: visits refer to them
             write(engine, postgres, Case.__table__.name, CASE_COLUMNS, case_rows)
             total_cases += len(case_rows)
             case_rows = []
-        if len(visit_rows) >= 200_000 or final:
             write(engine, postgres, Visit.__table__.name, VISIT_COLUMNS, visit_rows)
             total_visits += len(visit_rows)
             visit_rows = []
