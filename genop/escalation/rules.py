@@ -228,18 +228,26 @@ def start_by_query(ctx: ScanContext) -> Select[Any]:
     horizon = ctx.as_of + timedelta(days=ctx.thresholds.start_by_warning_days)
     return (select(Case.case_number, ctx.payer.label("payer"), Case.start_by, Case.first_session_at,
                    Case.received_on)
-            .where(_not_started(), Case.start_by.is_not(None), Case.start_by <= horizon))
+            .where(_not_started(), Case.start_by.is_not(None), Case.start_by <= horizon,
+                   _no_session_before(Case.start_by)))
+
+
+def _no_session_before(day: Any) -> ColumnElement[bool]:
+    """A superset of "no first session by the end of ``day`` in Copenhagen": no session, or one
+    from UTC midnight of ``day`` on (both dialects compare a timestamp with a date so); the
+    rule's function decides each row exactly in Copenhagen time."""
+    return or_(Case.first_session_at.is_(None), Case.first_session_at >= day)
 
 
 def start_by_findings(ctx: ScanContext, rows: Sequence[Row[Any]]) -> list[Finding]:
     warn = ctx.thresholds.start_by_warning_days
     found = []
     for row in rows:
+        if _offered_by(row.first_session_at, row.start_by):
+            continue
         if row.start_by < ctx.as_of:
             reason = f"The plan's start-by date {row.start_by.isoformat()} has passed with no start."
             level, since = Level.BREACH, row.start_by + timedelta(days=1)
-        elif _offered_by(row.first_session_at, row.start_by):
-            continue
         else:
             reason = (f"The plan's start-by date {row.start_by.isoformat()} is {(row.start_by - ctx.as_of).days} "
                       f"days away and no first session is offered by then (warning {warn} days before).")
@@ -255,7 +263,8 @@ def start_by_findings(ctx: ScanContext, rows: Sequence[Row[Any]]) -> list[Findin
 def urgent_not_started_query(ctx: ScanContext) -> Select[Any]:
     last = last_day_within(ctx.as_of, ctx.thresholds.urgent_start_days)
     return (select(Case.case_number, ctx.payer.label("payer"), Case.discharge_date, Case.first_session_at)
-            .where(Case.urgent.is_(True), _not_started(), Case.discharge_date <= last))
+            .where(Case.urgent.is_(True), _not_started(), Case.discharge_date <= last,
+                   _no_session_before(Case.discharge_date)))
 
 
 def urgent_not_started_findings(ctx: ScanContext, rows: Sequence[Row[Any]]) -> list[Finding]:
@@ -276,14 +285,18 @@ def urgent_not_started_findings(ctx: ScanContext, rows: Sequence[Row[Any]]) -> l
 # -- no_recent_visit ------------------------------------------------------------------------
 
 
+def _visit_day(ctx: ScanContext, extreme: Callable[[Any], Any]) -> Any:
+    """The first or last visit of the case up to ``as_of``: one probe of ix_visits_case_id_date per case."""
+    return (select(extreme(Visit.visit_date)).where(Visit.case_id == Case.id, Visit.visit_date <= ctx.as_of)
+            .scalar_subquery())
+
+
 def no_recent_visit_query(ctx: ScanContext) -> Select[Any]:
     cutoff = ctx.as_of - timedelta(days=ctx.thresholds.no_visit_after_days)
-    last = func.coalesce(func.max(Visit.visit_date), Case.forwarded_on)
-    return (select(Case.case_number, ctx.payer.label("payer"), last.label("last_visit"))
-            .outerjoin(Visit, and_(Visit.case_id == Case.id, Visit.visit_date <= ctx.as_of))
-            .where(Case.state == CaseState.IN_TRAINING.value)
-            .group_by(Case.id, Case.case_number, Case.payer, Case.municipality_code, Case.forwarded_on)
-            .having(or_(last <= cutoff, last.is_(None))))
+    courses = (select(Case.case_number, ctx.payer.label("payer"),
+                      func.coalesce(_visit_day(ctx, func.max), Case.forwarded_on).label("last_visit"))
+               .where(Case.state == CaseState.IN_TRAINING.value).subquery("courses"))
+    return select(courses).where(or_(courses.c.last_visit <= cutoff, courses.c.last_visit.is_(None)))
 
 
 def no_recent_visit_findings(ctx: ScanContext, rows: Sequence[Row[Any]]) -> list[Finding]:
@@ -359,12 +372,12 @@ def training_over_norm_findings(ctx: ScanContext, rows: Sequence[Row[Any]]) -> l
 def duration_over_norm_query(ctx: ScanContext) -> Select[Any]:
     factor = ctx.thresholds.duration_overrun_factor
     cutoff = {k: ctx.as_of - timedelta(days=overrun_days(n.weeks, factor)) for k, n in norms(ctx.agreement).items()}
-    first = func.min(Visit.visit_date)
-    return (select(Case.case_number, ctx.payer.label("payer"), Case.diagnosis_group, first.label("first_visit"))
-            .join(Visit, and_(Visit.case_id == Case.id, Visit.visit_date <= ctx.as_of))
-            .where(Case.state == CaseState.IN_TRAINING.value, Case.diagnosis_group.in_(list(cutoff)))
-            .group_by(Case.id, Case.case_number, Case.payer, Case.municipality_code, Case.diagnosis_group)
-            .having(first < _per_group(cutoff)))
+    courses = (select(Case.case_number, ctx.payer.label("payer"), Case.diagnosis_group,
+                      _visit_day(ctx, func.min).label("first_visit"))
+               .where(Case.state == CaseState.IN_TRAINING.value, Case.diagnosis_group.in_(list(cutoff)))
+               .subquery("courses"))
+    limit = case(cutoff, value=courses.c.diagnosis_group, else_=None)
+    return select(courses).where(courses.c.first_visit < limit)
 
 
 def duration_over_norm_findings(ctx: ScanContext, rows: Sequence[Row[Any]]) -> list[Finding]:

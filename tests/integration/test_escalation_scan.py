@@ -163,17 +163,20 @@ def test_no_first_session_offered_by_the_free_choice_day_is_told_to_staff(sessio
 def test_start_by_warns_two_days_before_and_is_a_breach_once_passed(session, agreement):
     waiting = add_case(session, "forwarded", start_by=date(2026, 11, 20))
     offered = add_case(session, "forwarded", start_by=date(2026, 11, 20), first_session_at=at(date(2026, 11, 19)))
+    late = add_case(session, "routed_elsewhere", route="lojtegaardsvej", start_by=date(2026, 11, 20),
+                    first_session_at=at(date(2026, 11, 21), 0, 30))  # 20 Nov 23:30 UTC: the 21st in Copenhagen
     add_case(session, "in_training", start_by=date(2026, 11, 20))
     kind = Kind.START_BY
     assert found(session, agreement, kind, date(2026, 11, 17)) == {}
     warned = found(session, agreement, kind, date(2026, 11, 18))
-    assert levels(warned) == {key(kind, waiting): Level.WARNING}
+    assert levels(warned) == {key(kind, waiting): Level.WARNING, key(kind, late): Level.WARNING}
     assert warned[key(kind, waiting)].since == date(2026, 11, 18)
-    assert levels(found(session, agreement, kind, date(2026, 11, 20))) == {key(kind, waiting): Level.WARNING}
+    assert set(found(session, agreement, kind, date(2026, 11, 20))) == {key(kind, waiting), key(kind, late)}
     passed = found(session, agreement, kind, date(2026, 11, 21))
-    assert levels(passed) == {key(kind, waiting): Level.BREACH, key(kind, offered): Level.BREACH}
+    assert levels(passed) == {key(kind, waiting): Level.BREACH, key(kind, late): Level.BREACH}  # offered: started
     assert passed[key(kind, waiting)].since == date(2026, 11, 21)
     waiting.state = offered.state = "in_training"
+    late.first_session_at = at(date(2026, 11, 20), 23, 30)
     session.flush()
     assert found(session, agreement, kind, date(2026, 11, 22)) == {}
 
