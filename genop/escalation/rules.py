@@ -294,9 +294,10 @@ def _visit_day(ctx: ScanContext, extreme: Callable[[Any], Any]) -> Any:
 def no_recent_visit_query(ctx: ScanContext) -> Select[Any]:
     cutoff = ctx.as_of - timedelta(days=ctx.thresholds.no_visit_after_days)
     courses = (select(Case.case_number, ctx.payer.label("payer"),
-                      func.coalesce(_visit_day(ctx, func.max), Case.forwarded_on).label("last_visit"))
+                      func.coalesce(_visit_day(ctx, func.max), Case.forwarded_on, Case.received_on)
+                      .label("last_visit"))
                .where(Case.state == CaseState.IN_TRAINING.value).subquery("courses"))
-    return select(courses).where(or_(courses.c.last_visit <= cutoff, courses.c.last_visit.is_(None)))
+    return select(courses).where(courses.c.last_visit <= cutoff)
 
 
 def no_recent_visit_findings(ctx: ScanContext, rows: Sequence[Row[Any]]) -> list[Finding]:
@@ -320,6 +321,8 @@ def _per_group(norm_of: dict[str, Any]) -> ColumnElement[Any]:
 
 
 def training_over_norm_query(ctx: ScanContext) -> Select[Any]:
+    """Visits are aggregated per course first (narrow rows: case id and group), the case's number
+    and payer joined to the courses over the norm only."""
     factor = ctx.thresholds.service_level_warning_factor
     found = norms(ctx.agreement)
     sessions = {k: int(math.floor(n.sessions * factor)) for k, n in found.items() if n.sessions is not None}
@@ -329,13 +332,18 @@ def training_over_norm_query(ctx: ScanContext) -> Select[Any]:
                              Visit.minutes * literal(1.0) / Visit.group_size),
                             (Visit.mode == "group", Visit.minutes), else_=0))
     count = func.count(Visit.id)
-    return (select(Case.case_number, ctx.payer.label("payer"), Case.diagnosis_group, count.label("visits"),
-                   individual.label("individual_minutes"), grouped.label("group_minutes"),
-                   func.max(Visit.visit_date).label("last_visit"))
-            .join(Visit, and_(Visit.case_id == Case.id, Visit.visit_date <= ctx.as_of))
-            .where(Case.state == CaseState.IN_TRAINING.value, Case.diagnosis_group.in_(list(found)))
-            .group_by(Case.id, Case.case_number, Case.payer, Case.municipality_code, Case.diagnosis_group)
-            .having(or_(count > _per_group(sessions), individual + grouped > _per_group(minutes))))
+    courses = (select(Visit.case_id, Case.diagnosis_group, count.label("visits"),
+                      individual.label("individual_minutes"), grouped.label("group_minutes"),
+                      func.max(Visit.visit_date).label("last_visit"))
+               .join(Case, Case.id == Visit.case_id)
+               .where(Case.state == CaseState.IN_TRAINING.value, Case.diagnosis_group.in_(list(found)),
+                      Visit.visit_date <= ctx.as_of)
+               .group_by(Visit.case_id, Case.diagnosis_group)
+               .having(or_(count > _per_group(sessions), individual + grouped > _per_group(minutes)))
+               .subquery("courses"))
+    return (select(Case.case_number, ctx.payer.label("payer"), courses.c.diagnosis_group, courses.c.visits,
+                   courses.c.individual_minutes, courses.c.group_minutes, courses.c.last_visit)
+            .join(courses, courses.c.case_id == Case.id))
 
 
 def training_over_norm_findings(ctx: ScanContext, rows: Sequence[Row[Any]]) -> list[Finding]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, Select
+from sqlalchemy import Row, Select, text
 from sqlalchemy.orm import Session
 
 from genop.config import Agreement
@@ -20,7 +20,7 @@ from genop.escalation import Finding, Kind
 from genop.escalation.budget import BUDGET_RULES
 from genop.escalation.rules import CASE_RULES, Rule, ScanContext
 
-__all__ = ["QUERIES", "RULES", "ScanContext", "scan", "scan_kind"]
+__all__ = ["QUERIES", "RULES", "ScanContext", "scan", "scan_kind", "tune"]
 
 RULES: dict[Kind, Rule] = {**CASE_RULES, **BUDGET_RULES}
 QUERIES: dict[Kind, Callable[[ScanContext], Select[Any]]] = {kind: rule.query for kind, rule in RULES.items()}
@@ -38,10 +38,20 @@ def scan_kind(session: Session, kind: Kind, ctx: ScanContext) -> list[Finding]:
     return RULES[kind].findings(ctx, _rows(session, kind, ctx))
 
 
+def tune(session: Session) -> None:
+    """PostgreSQL, for this transaction only: the scan's aggregates over every course in training
+    sort and hash in memory (the server's default 4 MB spills them to disk), and its queries are
+    short enough that JIT compilation costs more than it saves."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+        session.execute(text("SET LOCAL jit = off"))
+
+
 def scan(session: Session, *, as_of: date, agreement: Agreement) -> list[Finding]:
     """Every finding of every kind on the business day ``as_of`` (a Copenhagen date), in kind
     order and then by subject and instance. Reads only; the trail decides what is new."""
     ctx = ScanContext(as_of, agreement)
+    tune(session)
     shared: dict[Callable[[ScanContext], Select[Any]], list[Row[Any]]] = {}
     found: list[Finding] = []
     for kind in Kind:
