@@ -1,8 +1,8 @@
 """Plan intake (agreement "Case lifecycle" 1–2): receive → check scope → record.
 
 One flow run takes in a whole staging batch (staged by `genop plan submit`, or the inbox);
-the per-plan work
-is done in chunks inside tasks, because a flow run per plan would cost ~1 s each.
+the per-plan work is done in chunks inside tasks, because a flow run per plan would cost
+~1 s each.
 """
 
 from __future__ import annotations
