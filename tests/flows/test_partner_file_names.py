@@ -96,12 +96,16 @@ def test_a_path_typed_into_a_partner_file_deployment_is_refused_with_the_command
 
     typed = tmp_path / "typed-in-the-ui.csv"
     typed.write_text("case_number,first_session\n", encoding="utf-8")
-    for state, command in (
-            (visits_import(staged=str(typed), return_state=True), "genop visits import FILE"),
-            (offers_import(staged=str(typed), return_state=True), "genop offers import FILE"),
+    from prefect.client.orchestration import get_client
+
+    for state, command, run_name in (
+            (visits_import(staged=str(typed), return_state=True), "genop visits import FILE", "visits-import"),
+            (offers_import(staged=str(typed), return_state=True), "genop offers import FILE", "offers-import"),
             (case_complete(case_number="GEN-2026-000001", staged=str(typed), return_state=True),
-             "genop complete CASE --status FILE")):
+             "genop complete CASE --status FILE", "complete-GEN-2026-000001")):
         assert state.is_failed()
         assert command in state.message and "not a path" in state.message, state.message
         assert str(typed) not in state.message
+        with get_client(sync_client=True) as client:
+            assert client.read_flow_run(state.state_details.flow_run_id).name == run_name  # not the path
     assert typed.exists() and not (runtime.settings.home_dir / "uploads").exists()
