@@ -64,12 +64,15 @@ def bench_flow(plans: int, work: Path) -> None:
 
     os.environ["GENOP_HOME"] = str(work / "flow")
     from flows.intake import plan_intake
+    from genop.inbox import stage_copy
+    from genop.runtime import current_runtime
 
     source = work / "src-flow"
     write_plans(source, plans)
+    batch = stage_copy(source, current_runtime().settings.folders)  # as `genop plan submit` does
     with prefect_test_harness(server_startup_timeout=120):
         started = time.perf_counter()
-        result = plan_intake(path=str(source), as_of=AS_OF)
+        result = plan_intake(path=str(batch), as_of=AS_OF)
         elapsed = time.perf_counter() - started
     print(f"flow/sqlite      {result['files']:>6} plans  one flow run: {elapsed:6.2f} s "
           f"({result['files'] / elapsed:7.0f} plans/s)  vs ~{plans * 1.1:,.0f} s as a run per plan")

@@ -1,7 +1,8 @@
 """Plan intake (agreement "Case lifecycle" 1–2): receive → check scope → record.
 
-One flow run takes in a whole batch (a file, a folder, or the inbox); the per-plan work
-is done in chunks inside tasks, because a flow run per plan would cost ~1 s each.
+One flow run takes in a whole staging batch (staged by `genop plan submit`, or the inbox);
+the per-plan work is done in chunks inside tasks, because a flow run per plan would cost
+~1 s each.
 """
 
 from __future__ import annotations
@@ -14,30 +15,28 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from genop.errors import GenopError
-from genop.inbox import MAX_BATCH_ATTEMPTS, is_plan_candidate
+from genop.inbox import MAX_BATCH_ATTEMPTS, is_plan_candidate, staged_batch
 from genop.intake import CHUNK_SIZE, IntakeOutcome, summarise
 from genop.runtime import current_runtime
 from tasks.consent import start_consent_waits
 from tasks.intake import (
     claim_inbox_batches,
     close_batch,
+    find_batch,
     list_batch,
     publish_intake_report,
-    stage_plans,
     take_in_plans,
 )
 
 
 def _intake_run_name() -> str:
     """Named by the staging batch and its file count, never by a file's name (a hospital's
-    file name can hold a citizen's name or CPR number)."""
-    path = Path(flow_run.parameters.get("path", ""))
-    if path.is_dir():
-        count = sum(1 for p in path.iterdir() if is_plan_candidate(p))
-        plural = "file" if count == 1 else "files"
-        staged = path.resolve().parent == current_runtime().settings.staging_dir.resolve()
-        return f"intake-{path.name}-{count}-{plural}" if staged else f"intake-{count}-{plural}"
-    return "intake-1-file"
+    file name can hold a citizen's name or CPR number); a path that is no batch is refused."""
+    batch = staged_batch(flow_run.parameters.get("path"), current_runtime().settings.folders)
+    if batch is None:
+        return "intake-not-staged"
+    count = sum(1 for p in batch.iterdir() if is_plan_candidate(p))
+    return f"intake-{batch.name}-{count}-{'file' if count == 1 else 'files'}"
 
 
 def _take_in_batch(batch: str, as_of: date | None, outcomes: list[IntakeOutcome]) -> None:
@@ -66,8 +65,9 @@ def _report(outcomes: list[IntakeOutcome]) -> dict[str, object]:
 
 @flow(name="plan-intake", flow_run_name=_intake_run_name, persist_result=False)
 def plan_intake(path: str, as_of: date | None = None) -> dict[str, object]:
-    """Take in a plan file or a folder of plan files (JSON or MedCom-style XML)."""
-    batch = stage_plans(path)
+    """Take in a staging batch of plan files (JSON or MedCom-style XML): ``path`` is the batch's
+    id or path, as `genop plan submit` passes it; staff in the UI drop files into the inbox."""
+    batch = find_batch(path)
     outcomes: list[IntakeOutcome] = []
     try:
         _take_in_batch(batch, as_of, outcomes)

@@ -107,8 +107,11 @@ def parse_final_status(content: bytes) -> FinalStatusDocument:
 
 
 def complete_case(session: Session, case_number: str, content: bytes, *, agreement: Agreement,
-                  settings: Settings, as_of: date, now: datetime) -> Completion:
-    """Record the final status once; a second, identical submission changes nothing."""
+                  settings: Settings, as_of: date, now: datetime, source_name: str | None = None) -> Completion:
+    """Record the final status once; a second, identical submission changes nothing.
+
+    ``source_name``, the name the file came with, is kept in the case's trail (genop's store;
+    Prefect sees only a staged file's neutral reference, see genop.staged)."""
     status = parse_final_status(content)
     if status.case_number.strip().upper() != case_number.strip().upper():
         raise CompletionError(f"the final status is for {status.case_number}, not {case_number}",
@@ -125,9 +128,12 @@ def complete_case(session: Session, case_number: str, content: bytes, *, agreeme
                         consent_to_share=status.consent_to_share, document=content, received_at=now)
     session.add(final)
     month = f"{status.completed_on:%Y-%m}"
+    received = f"final status received ({source_name})" if source_name else "final status received"
     move(session, case, CaseState.COMPLETED, at=now, occurred=status.completed_on,
-         detail=f"course completed {status.completed_on}; final status received; eligible for "
-                f"settlement in {month} (agreement §8)", data={"completed_on": status.completed_on.isoformat()})
+         detail=f"course completed {status.completed_on}; {received}; eligible for "
+                f"settlement in {month} (agreement §8)",
+         data={"completed_on": status.completed_on.isoformat(),
+               **({"source_name": source_name} if source_name else {})})
     if not status.consent_to_share:
         append_event(session, case, "final_status_not_shared",
                      "the citizen did not consent to share the final status: nothing was sent "

@@ -39,6 +39,7 @@ MAX_BATCH_ATTEMPTS = 3
 """Times a batch is taken up before its remaining files are quarantined (``intake_gave_up``)."""
 NAME_LIMIT = 255
 _NEUTRAL = re.compile(r"^\d{4,}(\.json|\.xml)?$")
+_BATCH_ID = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{8}$")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,20 @@ def new_batch(folders: Folders) -> Path:
     private_dir(folders.staging)
     batch.mkdir(mode=0o700)
     return batch
+
+
+def staged_batch(given: object, folders: Folders) -> Path | None:
+    """The staging batch ``given`` names — its id (``20261202T091500-1a2b3c4d``) or its path, as
+    `genop plan submit` passes it — or ``None`` for anything else (a path typed in the UI)."""
+    if not isinstance(given, str) or not given:
+        return None
+    candidate = folders.staging / given if _BATCH_ID.match(given) else Path(given)
+    try:
+        resolved = candidate.expanduser().resolve()
+        is_batch = resolved.parent == folders.staging.resolve() and resolved.is_dir()
+    except (OSError, RuntimeError, ValueError):  # a looping symlink, a NUL in a typed path
+        return None
+    return resolved if is_batch and _BATCH_ID.match(resolved.name) else None
 
 
 def _neutral_name(sequence: int, original: str) -> str:

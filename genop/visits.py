@@ -121,15 +121,21 @@ class _Import:
     id: int
     source_name: str
     now: datetime
+    label: str
 
 
 def import_visits(store: Store, agreement: Agreement, content: bytes, *, source_name: str, as_of: date,
-                  rejects_dir: Path, now: datetime) -> VisitImportReport:
+                  rejects_dir: Path, now: datetime, label: str | None = None) -> VisitImportReport:
     """Import one visits file; raises only when the file as a whole is unusable: not text at all
-    (``visits_not_utf8``) or without a single visit line (``visits_empty``)."""
-    parsed = _read_visits(content, source_name)
+    (``visits_not_utf8``) or without a single visit line (``visits_empty``).
+
+    ``source_name`` (the name the file came with) is recorded in the store; ``label``, when
+    given (a staged file's neutral name, see genop.staged), names the file in messages and
+    in the rejects file's name instead, since those reach Prefect (issue 17, point 3)."""
+    shown = label or source_name
+    parsed = _read_visits(content, shown)
     if not parsed.lines:
-        raise GenopError(f"{source_name} holds no visit lines ({_emptiness(content)}); nothing was imported: "
+        raise GenopError(f"{shown} holds no visit lines ({_emptiness(content)}); nothing was imported: "
                          "check that the export from Copenhagen finished", code="visits_empty")
     results: list[LineResult] = []
     visits: list[_VisitLine] = []
@@ -145,7 +151,7 @@ def import_visits(store: Store, agreement: Agreement, content: bytes, *, source_
                           as_of=as_of, accepted=0, duplicates=0, rejected=len(results), imported_at=now)
         session.add(row)
         session.flush()
-        batch = _Import(row.id, source_name, now)
+        batch = _Import(row.id, source_name, now, shown)
     for chunk in _chunks(visits):
         results.extend(_record_with_retry(store, chunk, batch))
     results.sort(key=lambda result: result.line)
@@ -452,7 +458,7 @@ def _write_rejects(parsed: _Parsed, rejected: list[LineResult], folder: Path, ba
             writer.writerow([result.reason])
     private_dir(folder)
     stamp = local(batch.now).strftime("%Y%m%dT%H%M%S")
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(batch.source_name).name) or "visits"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(batch.label).name) or "visits"
     target = folder / f"{stamp}-{name}.rejects.csv"
     try:  # rejected lines keep their CPR numbers: 0600
         handle = open_new_private(target, newline="")

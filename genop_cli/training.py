@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from genop.clock import now_utc, parse_as_of
+from genop.errors import GenopError
 from genop.runtime import current_runtime
+from genop.staged import StagedFile, StagedKind, discard, read_source, stage_file
 from genop.training import note_cannot_follow, parse_session_time, send_back
 from genop_cli import output
 from genop_cli.main import EXIT_ERROR, GenopGroup, _fail, as_of_option, case, cli, json_option, show_case
@@ -20,6 +22,29 @@ def _run_training_flow(name: str, **parameters: object) -> dict:
     import flows.training
 
     return run_flow(url, getattr(flows.training, name), **parameters)
+
+
+def _run_on_staged_file(name: str, kind: StagedKind, path: Path, **parameters: object) -> tuple[dict, StagedFile]:
+    """Stage the partner's file under a neutral reference and run the flow on that reference, so
+    the name the file came with (it can hold a name or a CPR number) never reaches Prefect
+    (issue 17, point 3). The file is read first — a missing or unreadable one is refused before
+    anything is staged — and the staged copy is discarded when the run is over."""
+    content = read_source(path)
+    runtime = current_runtime()
+    url = require_server(runtime.settings)
+    staged = stage_file(content, path.name, kind, runtime.settings.home_dir)
+    import flows.training
+
+    try:
+        return run_flow(url, getattr(flows.training, name), staged=staged.reference, **parameters), staged
+    except GenopError as error:  # said with the file's own name: the person who typed it knows it
+        error.args = (staged.named(error.message), *error.args[1:])
+        raise
+    finally:
+        discard(staged)
+
+
+_FILE = click.Path(path_type=Path)  # checked by read_source: one line, nothing staged
 
 
 @case.command("offer")
@@ -89,17 +114,18 @@ def visits() -> None:
 
 
 @visits.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=_FILE)
 @as_of_option
 @json_option
 def visits_import_cmd(path: Path, as_of: str | None, as_json: bool) -> None:
     """Import visits (CSV or JSON lines); every bad line is reported with its reason."""
-    report = _run_training_flow("visits_import", path=str(path.resolve()), as_of=parse_as_of(as_of))
+    report, staged = _run_on_staged_file("visits_import", StagedKind.VISITS, path, as_of=parse_as_of(as_of))
+    report = {**report, "source_name": staged.source_name, "staged_as": staged.reference}
     if as_json:
         output.emit_json(report)
         return
-    output.console.print(f"accepted {report['accepted']}, duplicates {report['duplicates']}, "
-                         f"rejected {report['rejected']}")
+    output.console.print(f"{staged.source_name} (import {report['import_id']}): accepted {report['accepted']}, "
+                         f"duplicates {report['duplicates']}, rejected {report['rejected']}", markup=False)
     for line in report.get("lines", []):
         output.console.print(f"  line {line['line']}: {line['status']} — {line.get('reason') or ''}",
                              markup=False)
@@ -113,15 +139,17 @@ def offers() -> None:
 
 
 @offers.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=_FILE)
 @as_of_option
 @json_option
 def offers_import_cmd(path: Path, as_of: str | None, as_json: bool) -> None:
     """Import offers (CSV: case_number,first_session); transport is booked as for `case offer`."""
-    result = _run_training_flow("offers_import", path=str(path.resolve()), as_of=parse_as_of(as_of))
+    result, staged = _run_on_staged_file("offers_import", StagedKind.OFFERS, path, as_of=parse_as_of(as_of))
     if as_json:
-        output.emit_json(result)
+        output.emit_json({**result, "source_name": staged.source_name, "staged_as": staged.reference})
         return
+    output.console.print(f"{staged.source_name}: {len(result['offers'])} offer(s), "
+                         f"{len(result['rejected_lines'])} line(s) rejected", markup=False)
     for offer in result["offers"]:
         output.console.print(f"{offer['case_number']}: {offer['status']} {offer.get('reason') or ''}",
                              markup=False)
@@ -131,15 +159,14 @@ def offers_import_cmd(path: Path, as_of: str | None, as_json: bool) -> None:
 
 @cli.command("complete")
 @click.argument("case_number")
-@click.option("--status", "status_path", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--status", "status_path", required=True, type=_FILE,
               help="The slutstatus file (JSON: case_number, completed_on, assessment, consent_to_share).")
 @as_of_option
 @json_option
 def complete_cmd(case_number: str, status_path: Path, as_of: str | None, as_json: bool) -> None:
     """Record the final status; with consent it is sent to Tårnby; the course can be settled."""
-    result = _run_training_flow("case_complete", case_number=case_number.upper(),
-                                status_path=str(status_path.resolve()), as_of=parse_as_of(as_of))
+    result, _ = _run_on_staged_file("case_complete", StagedKind.FINAL_STATUS, status_path,
+                                    case_number=case_number.upper(), as_of=parse_as_of(as_of))
     show_case(case_number, as_json)
     if result["undelivered"]:
         sys_exit_undelivered(case_number)

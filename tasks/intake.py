@@ -27,7 +27,7 @@ from genop.inbox import (
     close_batch as close_staged_batch,
     count_attempt,
     forget_attempt,
-    stage_copy,
+    staged_batch,
     stale_batches,
     take_stale,
 )
@@ -36,18 +36,18 @@ from genop.runtime import current_runtime
 from tasks.privacy import private_errors
 
 
-@task(name="stage-plans", cache_policy=NO_CACHE)
-def stage_plans(path: str) -> str:
-    """Copy an operator-named file or folder into a staging batch (a staged batch is used as is)."""
-    folders = current_runtime().settings.folders
-    source = Path(path).expanduser().resolve()
-    if source.is_dir() and source.parent == folders.staging.resolve():
-        return str(source)
-    try:
-        return str(stage_copy(source, folders))
-    except GenopError as error:  # its message names the file; Prefect keeps only the code
-        raise GenopError(f"the path given could not be staged ({error.code}); run `genop plan submit` "
-                         "with it to see why", code=error.code) from None
+@task(name="find-batch", cache_policy=NO_CACHE)
+def find_batch(path: str) -> str:
+    """The staging batch to take in. Only a batch is taken — one `genop plan submit` or the inbox
+    made, where files have neutral names — never a path typed into the UI's Run form: what a
+    hospital named its files (names, CPR numbers) would then be Prefect's (issue 17, point 3).
+    The message does not repeat what was given."""
+    batch = staged_batch(path, current_runtime().settings.folders)
+    if batch is None:
+        raise GenopError("plan-intake takes a staging batch (its id, as `genop plan submit` passes it), not a "
+                         "path: drop the plan files into the inbox folder (inbox-poll takes them in within a "
+                         "minute) or run `genop plan submit PATH` on the genop host", code="not_staged")
+    return str(batch)
 
 
 @task(name="claim-inbox", cache_policy=NO_CACHE)

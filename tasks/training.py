@@ -6,8 +6,6 @@ Results are case numbers, ids and counts only.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
-
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -17,6 +15,7 @@ from genop.clock import now_utc, parse_as_of
 from genop.completion import complete_case
 from genop.mail.outbox import deliver, letter_writer, unsent_mail_of
 from genop.runtime import current_runtime
+from genop.staged import StagedKind, open_staged
 from tasks.privacy import private_errors
 from genop.store.repository import get_case
 from genop.training import cases_due_free_choice, parse_session_time, prepare_free_choice_letter, record_offer
@@ -53,29 +52,36 @@ def pending_mail(case_number: str) -> list[int]:
 
 @task(name="import-visits", cache_policy=NO_CACHE)
 @private_errors
-def import_visits_task(path: str, as_of: date | None) -> dict[str, object]:
+def import_visits_task(staged: str, as_of: date | None) -> dict[str, object]:
+    """Results and logs name the file by its staged reference; its original name is recorded
+    in the import (VisitImport.source_name), not returned to Prefect."""
     runtime = current_runtime()
-    source = Path(path)
-    report = import_visits(runtime.store, runtime.agreement, source.read_bytes(), source_name=source.name,
-                           as_of=parse_as_of(as_of), rejects_dir=runtime.settings.home_dir / "rejects",
-                           now=now_utc())
-    get_run_logger().info("visits: %d accepted, %d duplicate(s), %d rejected", report.accepted,
-                          report.duplicates, report.rejected)
-    create_table_artifact(key="visits-import", description=f"Visits import {report.import_id}", table=[
-        {"accepted": report.accepted, "duplicates": report.duplicates, "rejected": report.rejected}])
-    return report.as_dict()
+    source = open_staged(staged, StagedKind.VISITS, runtime.settings.home_dir)
+    report = import_visits(runtime.store, runtime.agreement, source.read_bytes(), source_name=source.source_name,
+                           label=source.label, as_of=parse_as_of(as_of),
+                           rejects_dir=runtime.settings.home_dir / "rejects", now=now_utc())
+    get_run_logger().info("visits %s (import %d): %d accepted, %d duplicate(s), %d rejected", source.reference,
+                          report.import_id, report.accepted, report.duplicates, report.rejected)
+    create_table_artifact(key="visits-import", description=f"Visits import {report.import_id} ({source.reference})",
+                          table=[{"accepted": report.accepted, "duplicates": report.duplicates,
+                                  "rejected": report.rejected}])
+    result = report.as_dict()
+    result["source_name"] = source.reference
+    return result
 
 
 @task(name="record-completion", cache_policy=NO_CACHE)
 @private_errors
-def complete_case_task(case_number: str, status_path: str, as_of: date | None) -> list[int]:
+def complete_case_task(case_number: str, staged: str, as_of: date | None) -> list[int]:
     runtime = current_runtime()
+    source = open_staged(staged, StagedKind.FINAL_STATUS, runtime.settings.home_dir)
     with runtime.store.session() as session:
-        completion = complete_case(session, case_number, Path(status_path).read_bytes(),
-                                   agreement=runtime.agreement, settings=runtime.settings,
-                                   as_of=parse_as_of(as_of), now=now_utc())
-    get_run_logger().info("%s completed %s (settlement %s); final status shared: %s", case_number,
-                          completion.completed_on, completion.settlement_month, completion.shared)
+        completion = complete_case(session, case_number, source.read_bytes(), agreement=runtime.agreement,
+                                   settings=runtime.settings, as_of=parse_as_of(as_of), now=now_utc(),
+                                   source_name=source.source_name)
+    get_run_logger().info("%s completed %s (settlement %s) from %s; final status shared: %s", case_number,
+                          completion.completed_on, completion.settlement_month, source.reference,
+                          completion.shared)
     return list(completion.outbox_ids)
 
 
@@ -102,10 +108,12 @@ def free_choice_letters(as_of: date | None) -> list[str]:
 
 @task(name="read-offers", cache_policy=NO_CACHE)
 @private_errors
-def read_offers(path: str) -> dict[str, list]:
+def read_offers(staged: str) -> dict[str, list]:
     """Good lines (case number, first session) and bad lines with their reasons."""
     from genop.training import parse_offers
 
-    good, bad = parse_offers(Path(path).read_bytes())
+    source = open_staged(staged, StagedKind.OFFERS, current_runtime().settings.home_dir)
+    good, bad = parse_offers(source.read_bytes())
+    get_run_logger().info("offers %s: %d line(s), %d rejected", source.reference, len(good), len(bad))
     return {"offers": [[number, when] for _, number, when in good],
             "rejected": [{"line": line, "reason": reason} for line, reason in bad]}

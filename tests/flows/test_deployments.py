@@ -64,6 +64,19 @@ def test_case_route_deployment_asks_for_case_name_and_a_reason_staff_can_read():
     assert "Borgerens ønske" in reasons.values()
 
 
+def test_deployments_for_partner_files_take_a_staged_reference_not_a_path():
+    """visits-import, offers-import and case-complete are given a neutral reference (`genop …
+    import FILE` stages the file), so no partner-chosen file name is a Prefect parameter."""
+    from flows.serve import declared_deployments, load_flow
+
+    specs = {spec["name"]: spec for spec in declared_deployments()}
+    for name in ("visits-import", "offers-import", "case-complete"):
+        schema = load_flow(specs[name]["entrypoint"]).parameters.model_dump()
+        assert "staged" in schema["required"], name
+        assert not {"path", "status_path"} & set(schema["properties"]), name
+        assert "genop " in specs[name]["description"], f"{name} must say which command stages its file"
+
+
 def _deployment_names(api_url: str) -> set[str]:
     try:
         response = httpx.post(f"{api_url}/deployments/filter", json={}, timeout=5)
@@ -88,15 +101,20 @@ def served(prefect_server: str, tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def test_served_intake_deployment_runs_when_triggered(served, tmp_path):
-    """What an operator does in the UI: run plan-intake with a path; the served process runs it."""
+    """Run plan-intake on a staging batch by its id (as the UI's Run form takes it, e.g. a batch
+    left behind); the served process runs it."""
     from prefect.deployments import run_deployment
 
+    from genop.inbox import stage_copy
     from genop.runtime import build_runtime
     from genop.settings import Settings
 
-    run = asyncio.run(_run_deployment_async(run_deployment, str(EXAMPLES / "plan-dragor.json")))
+    settings = Settings(home=Path(served["GENOP_HOME"]))
+    batch = stage_copy(EXAMPLES / "plan-dragor.json", settings.folders)
+    run = asyncio.run(_run_deployment_async(run_deployment, batch.name))
     assert run.state.is_completed(), run.state
-    runtime = build_runtime(Settings(home=Path(served["GENOP_HOME"])))
+    assert run.name == f"intake-{batch.name}-1-file"
+    runtime = build_runtime(settings)
     from genop.store.repository import list_cases
 
     with runtime.store.session() as session:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from genop.mail.sink import MailSink, SinkController
+from genop.staged import StagedKind, stage_file
 from genop.store.repository import get_case
 from genop_cli.main import create_demo_certificates
 from tests.integration.test_forwarding import consented_case
@@ -146,8 +147,9 @@ def test_offers_import_records_offers_books_transport_and_reports_bad_lines(forw
                           f"{number},2026-11-06T10:00\n"
                           "GEN-2026-999999,2026-11-06\n"
                           f"{number},next week\n", encoding="utf-8")
-        result = offers_import(path=str(offers), as_of=date(2026, 11, 5))
-        again = offers_import(path=str(offers), as_of=date(2026, 11, 5))
+        staged = stage_file(offers.read_bytes(), offers.name, StagedKind.OFFERS, runtime.settings.home_dir)
+        result = offers_import(staged=staged.reference, as_of=date(2026, 11, 5))
+        again = offers_import(staged=staged.reference, as_of=date(2026, 11, 5))
     finally:
         controller.stop()
     statuses = [(o["case_number"], o["status"]) for o in result["offers"]]

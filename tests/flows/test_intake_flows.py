@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from genop.inbox import stage_copy
 from genop.store.models import Case, PlanDocument, QuarantinedFile
 from genop_cli.main import cli
 from tests.conftest import EXAMPLES
@@ -38,15 +39,34 @@ def _flow_runs(**filters):
 def test_intake_flow_records_the_example_plan_in_one_named_run(runtime):
     from flows.intake import plan_intake
 
-    result = plan_intake(path=str(EXAMPLES / "plan-example.json"), as_of=AS_OF)
+    batch = stage_copy(EXAMPLES / "plan-example.json", runtime.settings.folders)
+    result = plan_intake(path=batch.name, as_of=AS_OF)  # the batch id, as the UI's Run form takes it
     assert result["counts"] == {"awaiting_consent": 1}
     [number] = result["case_numbers"]
     with runtime.store.session() as session:
         case = session.scalars(select(Case).where(Case.case_number == number)).one()
         assert (case.state, case.route) == ("awaiting_consent", "copenhagen")
-    runs = [r for r in _flow_runs(name="intake-1-file")
-            if r.parameters.get("path") == str(EXAMPLES / "plan-example.json")]
-    assert runs and all(run.state.is_completed() for run in runs)
+    [run] = _flow_runs(name=f"intake-{batch.name}-1-file")
+    assert run.state.is_completed() and run.parameters["path"] == batch.name
+
+
+def test_a_path_typed_into_plan_intake_is_refused_with_what_to_do_instead(runtime, tmp_path):
+    """The UI's Run form: a typed path would put a hospital's file names into Prefect, so it is
+    not taken in; the message says to use the inbox or `genop plan submit`, without the path."""
+    from flows.intake import plan_intake
+
+    typed = tmp_path / "typed-in-the-ui"
+    write_plan(typed, "plan.json", plan_id="GOP-TYPED-1")
+    state = plan_intake(path=str(typed), as_of=AS_OF, return_state=True)
+    assert state.is_failed()
+    assert "inbox folder" in state.message and "genop plan submit" in state.message
+    assert str(typed) not in state.message
+    [run] = [r for r in _flow_runs(name="intake-not-staged") if r.parameters.get("path") == str(typed)]
+    assert run.state.is_failed()
+    with runtime.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0
+    assert not any(runtime.settings.staging_dir.glob("*"))
+    assert (typed / "plan.json").exists()
 
 
 def test_inbox_poll_takes_in_a_folder_in_one_run_and_quarantines_the_bad_file(runtime):
@@ -153,13 +173,13 @@ def test_no_personal_data_reaches_prefect(runtime, tmp_path, prefect_server):
                diagnoses=[{"system": "ICD-10", "code": "DI639", "text": "Hjerneblødning"}],
                diagnosis_group=None)
     write_plan(folder, "plan-b.json", plan_id="GOP-PRIV-2", citizen__name=name, citizen__cpr=bad_cpr)
-    result = plan_intake(path=str(folder), as_of=AS_OF)
+    result = plan_intake(path=str(stage_copy(folder, runtime.settings.folders)), as_of=AS_OF)
     assert result["counts"] == {"awaiting_consent": 1, "quarantined": 1}
     named = tmp_path / "named"
     for n, file_name in enumerate(PRIVATE_FILE_NAMES[:3]):
         write_plan(named, file_name, plan_id=f"GOP-PRIV-NAMED-{n}")
     (named / PRIVATE_FILE_NAMES[3]).write_bytes(b"<Genoptraeningsplan><oops></Genoptraeningsplan>")
-    assert plan_intake(path=str(named), as_of=AS_OF)["files"] == 4
+    assert plan_intake(path=str(stage_copy(named, runtime.settings.folders)), as_of=AS_OF)["files"] == 4
     submitted = CliRunner().invoke(cli, ["plan", "submit", str(named / PRIVATE_FILE_NAMES[0]),
                                          "--as-of", "2026-11-03", "--json"])
     assert submitted.exit_code == 0, submitted.output
