@@ -18,12 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from genop.config import CONCERNED, Agreement
 from genop.escalation import BUDGET_TOTAL, CONCERN, Kind
 from genop.escalation.trail import Change, TrailChange
 from genop.mail.compose import SecureMail, compose, contact_of
+from genop.mail.outbox import Status
 from genop.settings import Settings
 from genop.store.models import OutboxMessage, RiskFinding
 from genop.templates import render
@@ -78,6 +80,15 @@ def compose_notices(session: Session, changes: Iterable[TrailChange], *, agreeme
         for party in recipients(change.finding, agreement):
             rows.append(_compose(session, change, party, agreement=agreement, settings=settings, now=now))
     return rows
+
+
+def undelivered_notices(session: Session) -> list[int]:
+    """Risk notices composed and not sent (nor refused for good): what the triggered delivery sends.
+    A row another worker is sending is claimed by it (genop.mail.outbox): delivering it again is a no-op."""
+    return list(session.scalars(select(OutboxMessage.id)
+                                .where(OutboxMessage.purpose == PURPOSE, OutboxMessage.channel == "smtp",
+                                       OutboxMessage.status.in_([Status.PENDING, Status.SENDING]))
+                                .order_by(OutboxMessage.id)))
 
 
 def _compose(session: Session, change: TrailChange, party: str, *, agreement: Agreement, settings: Settings,

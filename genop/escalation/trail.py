@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from genop.config import Agreement
@@ -100,6 +100,14 @@ def open_findings(session: Session, kind: str | None = None,
     if municipality is not None:
         query = query.where(RiskFinding.municipality == municipality)
     return session.scalars(query.order_by(RiskFinding.id)).all()
+
+
+def open_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Open findings by (kind, level): one GROUP BY."""
+    rows = session.execute(select(RiskFinding.kind, RiskFinding.level, func.count())
+                           .where(RiskFinding.closed_on.is_(None))
+                           .group_by(RiskFinding.kind, RiskFinding.level)).tuples().all()
+    return {(kind, level): count for kind, level, count in rows}
 
 
 def findings_of_case(session: Session, case: Case) -> Sequence[RiskFinding]:
