@@ -12,7 +12,9 @@ from typing import Any
 
 import yaml
 from prefect import Flow, serve
+from prefect.events import DeploymentTriggerTypes
 from prefect.schedules import Cron, Interval, Schedule
+from pydantic import TypeAdapter
 
 from genop.files import use_private_umask
 from genop.settings import PROJECT_ROOT
@@ -34,6 +36,16 @@ def _schedule(spec: dict[str, Any]) -> Schedule:
     return Interval(spec["interval"], timezone=timezone)
 
 
+_TRIGGER = TypeAdapter(DeploymentTriggerTypes)
+
+
+def _triggers(deployment: str, specs: list[dict[str, Any]]) -> list[Any]:
+    """A deployment's ``triggers:`` as `prefect deploy` reads them: served, each becomes an
+    automation owned by the deployment (re-created on every start)."""
+    return [_TRIGGER.validate_python({"name": f"{deployment}__automation_{i}", **spec})
+            for i, spec in enumerate(specs, start=1)]
+
+
 def declared_deployments(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))["deployments"]
 
@@ -48,6 +60,7 @@ def build_deployments(path: Path = PREFECT_YAML) -> list[Any]:
             tags=spec.get("tags"),
             parameters=spec.get("parameters") or {},
             schedules=[_schedule(s) for s in spec.get("schedules", [])],
+            triggers=_triggers(spec["name"], spec.get("triggers") or []),
             paused=False,
         ))
     return deployments

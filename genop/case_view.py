@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import object_session
+
 from genop.clock import local
 from genop.config import Agreement
-from genop.store.models import Case
+from genop.escalation.trail import findings_of_case
+from genop.store.models import Case, RiskFinding
 
 
 def case_view(case: Case, agreement: Agreement, *, events: bool = False) -> dict[str, Any]:
@@ -38,4 +41,16 @@ def case_view(case: Case, agreement: Agreement, *, events: bool = False) -> dict
              "detail": event.detail}
             for event in case.events
         ]
+        session = object_session(case)
+        view["findings"] = [finding_view(f) for f in findings_of_case(session, case)] if session else []
     return view
+
+
+def finding_view(finding: RiskFinding) -> dict[str, Any]:
+    """A finding at risk as staff see it (`genop case show`, `genop risks`): figures only."""
+    return {"id": finding.id, "kind": finding.kind, "subject": finding.subject,
+            "municipality": finding.municipality, "level": finding.level,
+            "since": finding.since.isoformat(), "level_since": finding.level_since.isoformat(),
+            "opened_on": finding.opened_on.isoformat(),
+            "closed_on": finding.closed_on.isoformat() if finding.closed_on else None,
+            "reason": finding.reason, "figures": dict(finding.figures)}

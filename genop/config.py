@@ -432,6 +432,28 @@ class Limits(_Model):
     max_chars: TextLimits
 
 
+NoticeLevel = Literal["warning", "breach", "persisting"]
+CONCERNED = "concerned"
+"""In ``escalation_notices``: the municipality a finding is about (the citizen's, the budget's; both
+municipalities for the shared budget)."""
+
+
+class EscalationNotices(_Model):
+    """Who is told of a finding at risk (sub-agreement §7: Tårnby tells Dragør "as it happens"), per
+    concern (case_time / service_level / budget) and level. A recipient is a party key or
+    ``concerned``. Whatever is listed, a municipality other than the one concerned (or the one
+    handling its cases, ``handled_by``) is never told of a citizen's case (genop.escalation.notices)."""
+
+    sender: str
+    case_time: dict[NoticeLevel, tuple[str, ...]]
+    service_level: dict[NoticeLevel, tuple[str, ...]]
+    budget: dict[NoticeLevel, tuple[str, ...]]
+
+    def recipients(self, concern: str, level: str) -> tuple[str, ...]:
+        by_level: dict[str, tuple[str, ...]] = getattr(self, concern)
+        return by_level.get(level, ())
+
+
 class Agreement(_Model):
     """The whole agreement; cross-references between sections are checked on load."""
 
@@ -447,6 +469,7 @@ class Agreement(_Model):
     service_levels: dict[int, ServiceLevel] = Field(min_length=1)
     escalation: tuple[EscalationThresholds, ...]
     limits: Limits
+    escalation_notices: EscalationNotices
 
     @field_validator("parties", "diagnosis_groups", "service_levels", mode="before")
     @classmethod
@@ -485,7 +508,8 @@ class Agreement(_Model):
 
     @model_validator(mode="after")
     def _references(self) -> Agreement:
-        _check([*self._party_problems(), *self._group_problems(), *self._municipality_key_problems()])
+        _check([*self._party_problems(), *self._group_problems(), *self._municipality_key_problems(),
+                *self._notice_problems()])
         return self
 
     def _party_problems(self) -> Iterator[Problem]:
@@ -530,6 +554,17 @@ class Agreement(_Model):
             for key in keys:
                 if key not in self.parties or self.parties[key].kind != "municipality":
                     yield (*where, key), f"{key!r} is not a municipality party"
+
+    def _notice_problems(self) -> Iterator[Problem]:
+        notices = self.escalation_notices
+        if notices.sender not in self.parties:
+            yield ("escalation_notices", "sender"), f"no party {notices.sender!r}"
+        for concern in ("case_time", "service_level", "budget"):
+            for level, recipients in getattr(notices, concern).items():
+                for i, key in enumerate(recipients):
+                    if key != CONCERNED and key not in self.parties:
+                        yield (("escalation_notices", concern, level, i),
+                               f"{key!r} is neither a party nor {CONCERNED!r}")
 
     # -- look-ups -------------------------------------------------------------------------
 

@@ -37,6 +37,18 @@ def print_case(view: dict[str, Any]) -> None:
         for event in view["events"]:
             events.add_row(event["time"], event["kind"], event["detail"])
         console.print(events)
+    if view.get("findings"):
+        print_findings(view["findings"], title="at risk (escalation)")
+
+
+def print_findings(findings: Sequence[dict[str, Any]], *, title: str) -> None:
+    table = Table(title=title)
+    for column in ("kind", "subject", "level", "since", "opened", "closed", "reason"):
+        table.add_column(column, overflow="fold")
+    for f in findings:
+        table.add_row(f["kind"], f["subject"], f["level"], f["since"], f["opened_on"], f["closed_on"] or "",
+                      f["reason"])
+    console.print(table)
 
 
 def print_case_list(views: Sequence[dict[str, Any]]) -> None:

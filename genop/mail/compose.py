@@ -73,10 +73,16 @@ def contact_of(party: str, agreement: Agreement) -> Contact:
     return found.contact if found.contact is not None else Contact(name=found.name)
 
 
-def compose(session: Session, case: Case, mail: SecureMail, *, agreement: Agreement,
-            settings: Settings, now: datetime) -> OutboxMessage:
-    """The mail's outbox row, composed once; an existing row with content is returned as is."""
-    key = outbox_key(case.case_number, mail.purpose)
+def compose(session: Session, case: Case | None, mail: SecureMail, *, agreement: Agreement,
+            settings: Settings, now: datetime, key: str | None = None) -> OutboxMessage:
+    """The mail's outbox row, composed once; an existing row with content is returned as is.
+
+    ``key`` replaces the (case, purpose) key where one purpose has several rows per case or
+    none (a notice per finding, level and recipient; a notice about a budget has no case)."""
+    if key is None:
+        if case is None:
+            raise GenopError("a mail without a case needs its own outbox key", code="outbox_key_missing")
+        key = outbox_key(case.case_number, mail.purpose)
     row = find(session, key)
     if row is not None and (row.status == Status.SENT or row.raw is not None):
         return row
@@ -103,10 +109,11 @@ def compose(session: Session, case: Case, mail: SecureMail, *, agreement: Agreem
         session.add(row)
     row.sender, row.recipients, row.subject, row.raw = sender, [recipient], mail.subject, raw
     row.status, row.updated_at = Status.PENDING, now
-    append_event(session, case, f"{mail.purpose}_prepared",
-                 f"{mail.purpose.replace('_', ' ')} to {recipient} signed with {mail.from_party}'s "
-                 f"certificate and encrypted to {mail.to_party}'s; Message-ID {message_id}", now,
-                 {"message_id": message_id, "purpose": mail.purpose})
+    if case is not None:
+        append_event(session, case, f"{mail.purpose}_prepared",
+                     f"{mail.purpose.replace('_', ' ')} to {recipient} signed with {mail.from_party}'s "
+                     f"certificate and encrypted to {mail.to_party}'s; Message-ID {message_id}", now,
+                     {"message_id": message_id, "purpose": mail.purpose})
     session.flush()
     return row
 

@@ -1,5 +1,6 @@
 """One case through the whole lifecycle, all through flows (SQLite and PostgreSQL):
-intake → consent → forwarded → first session offered + transport booked → moved (re-booked)
+intake → consent missing past the reminder day (one escalation notice to Tårnby) → consent
+(the finding closes) → forwarded → first session offered + transport booked → moved (re-booked)
 → free-choice letter → visits → completed with slutstatus forwarded → settled in its month;
 every re-run doubles nothing.
 """
@@ -17,12 +18,15 @@ from genop.store.repository import get_case
 from genop_cli.main import cli
 from tests.conftest import EXAMPLES
 from tests.flows.helpers import (
+    AS_OF,
+    OUTCOME_SECONDS,
     consent,
     everything_prefect_holds,
     openssl_decrypt_and_verify,
     prefect_database_bytes,
     submit,
     suspended_run,
+    wait_for,
 )
 
 
@@ -40,17 +44,24 @@ def test_case_goes_from_plan_to_completion_through_flows(system, tmp_path):
     runtime = system["runtime"]
     number = submit(EXAMPLES / "plan-example.json")
     suspended_run(runtime, number)
+    reminder = AS_OF + timedelta(days=runtime.agreement.escalation_on(AS_OF).consent_reminder_after_days)
+    escalated = json.loads(_run("escalate", "--as-of", reminder.isoformat(), "--json").stdout)
+    assert [(c["change"], c["subject"], c["level"]) for c in escalated["changes"]] == [
+        ("opened", number, "warning")]
+    wait_for(lambda: _mails(system) == 1, OUTCOME_SECONDS, "the consent reminder to Tårnby")
     assert json.loads(consent(number, "--given").stdout)["state"] == "forwarded"
-    assert _mails(system) == 1
+    assert _mails(system) == 2  # the reminder + the order
+    closed = json.loads(_run("escalate", "--as-of", (reminder + timedelta(days=1)).isoformat(), "--json").stdout)
+    assert [(c["change"], c["subject"]) for c in closed["changes"]] == [("closed", number)]
 
     day = today()
     first, moved = day + timedelta(days=2), day + timedelta(days=3)
     _run("case", "offer", number, "--first-session", f"{first}T10:00", "--as-of", day.isoformat())
-    assert _mails(system) == 2  # the order + the transport booking
+    assert _mails(system) == 3  # the order + the transport booking
     _run("case", "offer", number, "--first-session", f"{first}T10:00", "--as-of", day.isoformat())
-    assert _mails(system) == 2  # the same offer again books nothing
+    assert _mails(system) == 3  # the same offer again books nothing
     _run("case", "offer", number, "--first-session", f"{moved}T09:30", "--as-of", day.isoformat())
-    assert _mails(system) == 4  # cancellation + new booking
+    assert _mails(system) == 5  # cancellation + new booking
 
     letters = json.loads(_run("deadlines", "--as-of", day.isoformat(), "--json").stdout)
     assert number in letters["case_numbers"]  # discharge 2 Nov + 7 days passed without a start
@@ -77,9 +88,9 @@ def test_case_goes_from_plan_to_completion_through_flows(system, tmp_path):
     done = json.loads(_run("complete", number, "--status", str(status), "--as-of", later.isoformat(),
                            "--json").stdout)
     assert done["state"] == "completed"
-    assert _mails(system) == 5
+    assert _mails(system) == 6
     _run("complete", number, "--status", str(status), "--as-of", later.isoformat())
-    assert _mails(system) == 5
+    assert _mails(system) == 6
 
     final_mail = max(system["mail"].glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
     content = openssl_decrypt_and_verify(final_mail, system["certs"], tmp_path, reader="tarnby")
@@ -108,6 +119,8 @@ def test_case_goes_from_plan_to_completion_through_flows(system, tmp_path):
 
     outbox = json.loads(_run("outbox", "list", "--json").stdout)["outbox"]
     assert all(o["status"] == "sent" for o in outbox)
+    [notice] = [o for o in outbox if o["key"].startswith("risk:")]
+    assert notice["subject"] == f"Varsel: samtykke mangler – sag {number}"
     assert sorted(o["key"].split(":")[1] for o in outbox if o["key"].startswith(number)) == sorted(
         ["order", "transport_booking_1", "transport_cancel_1", "transport_booking_2", "final_status",
          "free_choice_letter"])
