@@ -12,7 +12,7 @@ from genop.clock import now_utc
 from genop.consent import ConsentAnswer, ConsentDecision, ConsentMethod, record_consent
 from genop.escalation import BUDGET_TOTAL, Finding, Kind, Level, budget_subject
 from genop.escalation.notices import compose_notices, recipients
-from genop.escalation.scan import scan
+from genop.escalation.scan import ScanContext, scan_kind
 from genop.escalation.trail import Change, TrailChange, events_of, findings_of_case, open_findings, record
 from genop.store.repository import get_case
 from tests.factories import write_plan
@@ -31,9 +31,11 @@ def awaiting_case(runtime, tmp_path: Path, plan_id: str, municipality_code: str 
 
 
 def scan_on(runtime, day: date) -> list[TrailChange]:
+    """The trail of consent_missing alone (the other kinds also find these cases: start_by, no start
+    offered; tests/integration/test_escalation_scan.py drives them)."""
     with runtime.store.session() as session:
-        changes = record(session, scan(session, as_of=day, agreement=runtime.agreement), scan_on=day,
-                         now=now_utc(), agreement=runtime.agreement)
+        found = scan_kind(session, Kind.CONSENT_MISSING, ScanContext(day, runtime.agreement))
+        changes = record(session, found, scan_on=day, now=now_utc(), agreement=runtime.agreement)
         return changes
 
 
