@@ -142,11 +142,10 @@ def _open(session: Session, finding: Finding, level: Level, case_id: int | None,
                       level_since=scan_on, opened_on=scan_on, closed_on=None, reason=finding.reason,
                       figures=dict(finding.figures), created_at=now, updated_at=now)
     session.add(row)
-    session.flush()
     _event(session, row, Change.OPENED, scan_on, now)
     return row
 
 
 def _event(session: Session, row: RiskFinding, change: Change, scan_on: date, now: datetime) -> None:
-    session.add(RiskEvent(finding_id=row.id, change=change.value, level=row.level, scan_on=scan_on, at=now,
+    session.add(RiskEvent(finding=row, change=change.value, level=row.level, scan_on=scan_on, at=now,
                           figures=dict(row.figures)))
