@@ -1,7 +1,7 @@
 """Watching the cases (issue 11; sub-agreement §7, AGREEMENT.md "What 'at risk' means").
 
-Every Danish working day at 07:30: scan what is at risk → record it in the trail (opened,
-raised, lowered, closed) and compose its notices in the same transaction → deliver them
+Every Danish working day at 07:30: scan what is at risk, record it in the trail (opened,
+raised, lowered, closed) and compose its notices, in one transaction → deliver them
 (exactly once, the outbox) → tell Prefect's Event Feed (and its automations) of each change
 → leave a table artifact. `genop escalate [--as-of D]` runs the same flow.
 
@@ -18,14 +18,13 @@ from typing import Any
 
 from prefect import flow
 
-from flows.training import _deliver as deliver_mail
+from flows.training import deliver_mail
 from tasks.escalation import (
     decide_scan_day,
     emit_risk_events,
     pending_notices,
     publish_scan,
-    record_and_compose,
-    scan_findings,
+    scan_and_record,
 )
 
 
@@ -35,8 +34,7 @@ def escalation_scan(as_of: date | None = None) -> dict[str, Any]:
     day = decide_scan_day(as_of)
     if day is None:
         return {"day": None, "skipped": True, "changes": [], "notices": 0, "undelivered": 0, "open": []}
-    findings = scan_findings(day)
-    recorded = record_and_compose(findings, day)
+    recorded = scan_and_record(day)
     problems = deliver_mail(recorded["outbox_ids"])
     emit_risk_events(recorded["changes"])
     publish_scan(day, recorded)

@@ -34,7 +34,7 @@ from tasks.training import (
 )
 
 
-def _deliver(outbox_ids: list[int]) -> list[str]:
+def deliver_mail(outbox_ids: list[int]) -> list[str]:
     """Send each composed mail (exactly once, see genop.mail.outbox); failures are left pending."""
     problems: list[str] = []
     for outbox_id in outbox_ids:
@@ -58,7 +58,7 @@ def _after_offer(case_number: str, changed: bool) -> dict[str, object]:
     """What follows a recorded offer, the same for `genop case offer` and each line of an offers
     import: when new or moved, transport is booked (as the plan says); the case's mail is delivered."""
     booked = plan_transport_task(case_number) if changed else []
-    problems = _deliver(booked + pending_mail(case_number))
+    problems = deliver_mail(booked + pending_mail(case_number))
     return {"changed": changed, "transport_messages": len(booked), "undelivered": len(problems)}
 
 
@@ -72,7 +72,7 @@ def case_offer(case_number: str, first_session: str, as_of: date | None = None) 
 def case_deliver(case_number: str) -> dict[str, object]:
     """Deliver whatever mail of the case is composed but not yet sent (notices, re-tries)."""
     ids = pending_mail(case_number)
-    problems = _deliver(ids)
+    problems = deliver_mail(ids)
     return {"pending": len(ids), "undelivered": len(problems)}
 
 
@@ -88,7 +88,7 @@ def case_complete(case_number: str, staged: str, as_of: date | None = None) -> d
     """Slutstatus (staged by `genop complete CASE --status FILE`): the course completes; with
     consent the final status goes to Tårnby."""
     ids = complete_case_task(case_number, staged, as_of)
-    problems = _deliver(ids + pending_mail(case_number))
+    problems = deliver_mail(ids + pending_mail(case_number))
     return {"messages": len(ids), "undelivered": len(problems)}
 
 

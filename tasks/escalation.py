@@ -18,7 +18,7 @@ from prefect.logging import get_run_logger
 
 from genop.clock import now_utc
 from genop.config import Agreement
-from genop.escalation import BUDGET_TOTAL, Finding
+from genop.escalation import BUDGET_TOTAL
 from genop.escalation.notices import compose_notices, undelivered_notices
 from genop.escalation.schedule import scan_day
 from genop.escalation.scan import scan
@@ -39,25 +39,17 @@ def decide_scan_day(as_of: date | None) -> date | None:
     return day
 
 
-@task(name="scan-findings", cache_policy=NO_CACHE)
+@task(name="scan-record-and-compose-notices", cache_policy=NO_CACHE)
 @private_errors
-def scan_findings(day: date) -> list[Finding]:
-    """What is at risk on ``day``: one set-based query per kind (genop.escalation.scan)."""
-    runtime = current_runtime()
-    with runtime.store.session() as session:
-        findings = scan(session, as_of=day, agreement=runtime.agreement)
-    get_run_logger().info("%d finding(s) on %s", len(findings), day.isoformat())
-    return findings
-
-
-@task(name="record-findings-and-compose-notices", cache_policy=NO_CACHE)
-@private_errors
-def record_and_compose(findings: list[Finding], day: date) -> dict[str, Any]:
-    """The trail and its notices in one transaction: a change is never recorded without its notices
-    (which the outbox then sends exactly once), nor a notice composed for a change not recorded."""
+def scan_and_record(day: date) -> dict[str, Any]:
+    """What is at risk on ``day`` (one set-based query per kind, genop.escalation.scan), the trail and
+    its notices, in one transaction: a change is never recorded without its notices (which the outbox
+    then sends exactly once), nor a notice composed for a change not recorded. The findings stay in
+    this task: only the changes (case numbers, kinds, levels) leave it."""
     runtime = current_runtime()
     now = now_utc()
     with runtime.store.session() as session:
+        findings = scan(session, as_of=day, agreement=runtime.agreement)
         changes = record(session, findings, scan_on=day, now=now, agreement=runtime.agreement)
         rows = compose_notices(session, changes, agreement=runtime.agreement, settings=runtime.settings, now=now)
         counts = open_counts(session)
@@ -65,7 +57,8 @@ def record_and_compose(findings: list[Finding], day: date) -> dict[str, Any]:
                   "outbox_ids": [row.id for row in rows],
                   "open": [{"kind": kind, "level": level, "count": count}
                            for (kind, level), count in sorted(counts.items())]}
-    get_run_logger().info("%d change(s), %d notice(s) composed", len(changes), len(rows))
+    get_run_logger().info("%d finding(s) on %s: %d change(s), %d notice(s) composed", len(findings),
+                          day.isoformat(), len(changes), len(rows))
     return result
 
 
