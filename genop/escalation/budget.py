@@ -5,8 +5,8 @@ returns the year's cost parts: settled courses (``settled_courses`` by completio
 retro-regulations (``course_adjustments`` issued in the year), completed courses not yet
 settled (their unsettled visits, priced at the tariff of each visit date, as the monthly
 settlement will) and courses in training (their visits priced at the tariffs in force on
-the scan day). Prices come from :mod:`genop.settlement.rules` (``tariff_table_on``,
-``tariff_group``): no money rule lives here.
+the scan day). Prices come from :mod:`genop.settlement.rules` (``visit_price``,
+``tariff_table_on``): no money rule lives here.
 
 The forecast to year end, per municipality and in total (its method stated in the
 figures as ``method``)::
@@ -40,7 +40,7 @@ from genop.config import Agreement
 from genop.escalation import BUDGET_TOTAL, Finding, Kind, Level, budget_subject
 from genop.escalation.rules import Rule, ScanContext
 from genop.lifecycle import CaseState
-from genop.settlement.rules import tariff_group, tariff_table_on
+from genop.settlement.rules import tariff_table_on, visit_price
 from genop.store.models import Case, CourseAdjustment, SettledCourse, SettlementDocumentRecord, Visit
 
 CENT = Decimal("0.01")
@@ -111,13 +111,6 @@ class Costs:
         self.unpriced_visits += other.unpriced_visits
 
 
-def unit_price(agreement: Agreement, day: date, sks_code: str) -> Decimal | None:
-    """A visit's price: the tariff in force on ``day`` for its SKS code (agreement §8)."""
-    table = tariff_table_on(agreement.tariffs, day)
-    group = tariff_group(table, sks_code) if table is not None else None
-    return table.groups[group].price if table is not None and group is not None else None
-
-
 def costs_from(rows: Sequence[Row[Any]], agreement: Agreement, as_of: date) -> dict[str, Costs]:
     costs: dict[str, Costs] = defaultdict(Costs)
     for row in rows:
@@ -130,7 +123,7 @@ def costs_from(rows: Sequence[Row[Any]], agreement: Agreement, as_of: date) -> d
             else:
                 cost.adjusted += amount
             continue
-        price = unit_price(agreement, row.priced_on if row.part == "completed" else as_of, row.code)
+        price = visit_price(agreement.tariffs, row.priced_on if row.part == "completed" else as_of, row.code)
         if price is None:
             cost.unpriced_visits += row.n
             continue

@@ -272,7 +272,7 @@ def urgent_not_started_findings(ctx: ScanContext, rows: Sequence[Row[Any]]) -> l
     found = []
     for row in rows:
         deadline = add_working_days(row.discharge_date, days)
-        if row.first_session_at is not None and _offered_by(row.first_session_at, deadline):
+        if _offered_by(row.first_session_at, deadline):
             continue
         reason = (f"An urgent plan (discharge {row.discharge_date.isoformat()}) has no start by "
                   f"{deadline.isoformat()} ({days} working days).")

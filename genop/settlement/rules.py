@@ -183,6 +183,14 @@ def tariff_group(table: TariffTable, sks_code: str) -> str | None:
     return longest_prefix(sks_code.strip().upper(), table.group_by_code, shortest=1)
 
 
+def visit_price(tables: Sequence[TariffTable], day: date, sks_code: str) -> Decimal | None:
+    """A visit's price: the tariff in force on ``day`` for its SKS code (agreement §8); None when no
+    table is in force or none of its groups prices the code (``price_course`` says which)."""
+    table = tariff_table_on(tables, day)
+    group = tariff_group(table, sks_code) if table is not None else None
+    return table.groups[group].price if table is not None and group is not None else None
+
+
 def _whole_ore(price: Decimal, table: str, group: str) -> Decimal:
     exact = price.quantize(CENT)
     if exact != price:

@@ -10,9 +10,10 @@ import pytest
 from genop.config import load_agreement
 from genop.deadlines import add_working_days
 from genop.escalation import Kind
-from genop.escalation.budget import Costs, bilag3_annual_cost, forecast, months_left, unit_price
+from genop.escalation.budget import Costs, bilag3_annual_cost, forecast, months_left
 from genop.escalation.rules import last_day_within, norms, overrun_days, start_of, training_hours
 from genop.escalation.scan import QUERIES, RULES
+from genop.settlement.rules import visit_price
 
 AGREEMENT = load_agreement()
 
@@ -57,8 +58,8 @@ def test_a_diagnosis_group_without_a_service_level_group_has_no_norm():
 
 
 def test_a_visit_is_priced_at_the_tariff_of_its_day_by_its_sks_prefix():
-    assert unit_price(AGREEMENT, date(2026, 3, 1), "BLNR1") == Decimal("855.00")
-    assert unit_price(AGREEMENT, date(2026, 3, 1), "ZZZ") is None
+    assert visit_price(AGREEMENT.tariffs, date(2026, 3, 1), "BLNR1") == Decimal("855.00")
+    assert visit_price(AGREEMENT.tariffs, date(2026, 3, 1), "ZZZ") is None
 
 
 def test_months_left_counts_the_rest_of_this_month_as_a_fraction():
