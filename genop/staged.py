@@ -146,7 +146,7 @@ def open_staged(reference: str, kind: StagedKind, home: Path) -> StagedFile:
     except (OSError, ValueError, KeyError):
         raise NotStaged(f"{reference} is not staged (any more): a staged file is kept only while its run "
                         f"lasts; run `{_HOW[kind]}` again") from None
-    if not staged.path.is_file():
+    if not staged.path.exists() or staged.path.is_dir():
         raise NotStaged(f"{reference} has no staged file; run `{_HOW[kind]}` again")
     return staged
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from genop.staged import StagedKind, stage_file
 from genop_cli.processes import alive, descendants
 from tests.conftest import ROOT, _free_port
 from tests.flows.helpers import wait_for
@@ -46,6 +47,15 @@ def _create_run(api: str, deployment: str, parameters: dict) -> bool:
     return True
 
 
+def _stage_blocking_visits(home: Path) -> str:
+    """A staged visits file that is a FIFO: reading it waits for a writer that never comes, so
+    the run stays in progress."""
+    staged = stage_file(b"", "visits.csv", StagedKind.VISITS, home)
+    staged.path.unlink()
+    os.mkfifo(staged.path)
+    return staged.reference
+
+
 def _engines(pid: int) -> list[int]:
     return [p for p in descendants(pid) if "prefect.engine" in _cmdline(p)]
 
@@ -66,9 +76,8 @@ def test_stopping_system_up_stops_every_process_it_started_with_a_flow_run_in_pr
     try:
         deployment = wait_for(lambda: system.poll() is None and _deployment_id(api, "visits-import"), 300,
                               "genop system up to serve its deployments")
-        blocking = tmp_path / "visits.csv"
-        os.mkfifo(blocking)  # reading it waits for a writer that never comes: the run stays in progress
-        wait_for(lambda: _create_run(api, deployment, {"path": str(blocking)}), 120, "the flow run to be created")
+        reference = _stage_blocking_visits(home)
+        wait_for(lambda: _create_run(api, deployment, {"staged": reference}), 120, "the flow run to be created")
         wait_for(lambda: _engines(system.pid), 300, "the flow run's prefect.engine process")
         started = descendants(system.pid)
 
