@@ -454,6 +454,28 @@ class EscalationNotices(_Model):
         return by_level.get(level, ())
 
 
+class Disputes(_Model):
+    """Agreement §10 (Tvister): what a dispute may be about, and the mediation rule."""
+
+    sender: str
+    mediation_within_days: int = Field(ge=1)
+    """The mediation meeting is held within this many calendar days of the call (§10: 8)."""
+    mediation_parties: tuple[str, ...] = Field(min_length=1)
+    """Who is called to mediation: party keys or ``concerned`` (the municipality the dispute is about)."""
+    open_warning_days: int = Field(ge=1)
+    """A dispute still ``open`` (no mediation called) this many days after it was opened is a finding."""
+    kinds: dict[str, str] = Field(min_length=1)
+    """The closed list of what a dispute is about: key (what staff type and read) -> Danish label."""
+
+    @field_validator("kinds")
+    @classmethod
+    def _keys(cls, kinds: dict[str, str]) -> dict[str, str]:
+        bad = [key for key in kinds if not re.fullmatch(r"[a-z][a-z_]*", key)]
+        if bad:
+            raise ValueError(f"a dispute kind is lowercase letters and underscores, not {', '.join(bad)}")
+        return kinds
+
+
 class Agreement(_Model):
     """The whole agreement; cross-references between sections are checked on load."""
 
@@ -470,6 +492,7 @@ class Agreement(_Model):
     escalation: tuple[EscalationThresholds, ...]
     limits: Limits
     escalation_notices: EscalationNotices
+    disputes: Disputes
 
     @field_validator("parties", "diagnosis_groups", "service_levels", mode="before")
     @classmethod
@@ -509,7 +532,7 @@ class Agreement(_Model):
     @model_validator(mode="after")
     def _references(self) -> Agreement:
         _check([*self._party_problems(), *self._group_problems(), *self._municipality_key_problems(),
-                *self._notice_problems()])
+                *self._notice_problems(), *self._dispute_problems()])
         return self
 
     def _party_problems(self) -> Iterator[Problem]:
@@ -565,6 +588,14 @@ class Agreement(_Model):
                     if key != CONCERNED and key not in self.parties:
                         yield (("escalation_notices", concern, level, i),
                                f"{key!r} is neither a party nor {CONCERNED!r}")
+
+    def _dispute_problems(self) -> Iterator[Problem]:
+        disputes = self.disputes
+        if disputes.sender not in self.parties:
+            yield ("disputes", "sender"), f"no party {disputes.sender!r}"
+        for i, key in enumerate(disputes.mediation_parties):
+            if key != CONCERNED and key not in self.parties:
+                yield ("disputes", "mediation_parties", i), f"{key!r} is neither a party nor {CONCERNED!r}"
 
     # -- look-ups -------------------------------------------------------------------------
 

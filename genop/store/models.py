@@ -516,3 +516,86 @@ class RiskEvent(Base):
     finding: Mapped[RiskFinding] = relationship()
 
     __table_args__ = (Index("ix_risk_events_finding_id", "finding_id"),)
+
+
+class Dispute(Base):
+    """A disagreement between the parties (agreement §10, genop.disputes) about exactly one case,
+    invoice (a settlement document's number) or settled month. ``reason`` and the timeline's
+    notes are free text that stays in genop's store; Prefect sees only ``number``."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True, doc="TV-YYYY-NNNN")
+    about: Mapped[str] = mapped_column(String(40), doc="a key of disputes.kinds in config")
+    subject_kind: Mapped[str] = mapped_column(String(16), doc="case, invoice or month")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    invoice_number: Mapped[str | None] = mapped_column(String(32), doc="a settlement document's number")
+    month: Mapped[str | None] = mapped_column(String(7), doc="YYYY-MM of a settled month")
+    municipality: Mapped[str] = mapped_column(
+        String(32), doc="party key of the municipality it concerns, or 'total' (a month: both)")
+    reason: Mapped[str] = mapped_column(Text, doc="free text: genop's store only, never Prefect")
+    state: Mapped[str] = mapped_column(String(20))
+    opened_by: Mapped[str] = mapped_column(String(128))
+    opened_on: Mapped[date] = mapped_column(Date, doc="business date it was opened (as-of)")
+    mediation_called_on: Mapped[date | None] = mapped_column(Date, doc="the date of the written call (§10)")
+    mediation_on: Mapped[date | None] = mapped_column(Date, doc="the meeting: within 8 days of the call")
+    closed_on: Mapped[date | None] = mapped_column(Date, doc="resolved or sent to court on")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case | None] = relationship()
+    events: Mapped[list[DisputeEvent]] = relationship(back_populates="dispute", order_by="DisputeEvent.id")
+    redos: Mapped[list[DisputeRedo]] = relationship(back_populates="dispute", order_by="DisputeRedo.id")
+
+    __table_args__ = (
+        Index("ix_disputes_state", "state"),
+        Index("ix_disputes_case_id", "case_id"),
+        Index("ix_disputes_invoice_number", "invoice_number"),
+    )
+
+
+class DisputeEvent(Base):
+    """A line of a dispute's timeline: opened, a move (who, when, why) or a redo."""
+
+    __tablename__ = "dispute_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"))
+    change: Mapped[str] = mapped_column(String(20), doc="genop.disputes.Change")
+    state: Mapped[str] = mapped_column(String(20), doc="the dispute's state after it")
+    day: Mapped[date] = mapped_column(Date, doc="business date")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text, doc="why: free text, genop's store only")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    dispute: Mapped[Dispute] = relationship(back_populates="events")
+
+    __table_args__ = (Index("ix_dispute_events_dispute_id", "dispute_id"),)
+
+
+class DisputeRedo(Base):
+    """One redo for a dispute (genop.disputes.Action), exactly once per ``key``
+    (``<number>:<action>[:<target>]``): who asked, when, what changed and what it produced."""
+
+    __tablename__ = "dispute_redos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(120), doc="what it redoes, e.g. a visit id; no personal data")
+    status: Mapped[str] = mapped_column(String(16), doc="started or done")
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_on: Mapped[date] = mapped_column(Date, doc="business date")
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, doc="what changed (before/after)")
+    produced: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, doc="what it produced: outbox keys and Message-IDs, document numbers")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    dispute: Mapped[Dispute] = relationship(back_populates="redos")
+
+    __table_args__ = (Index("ix_dispute_redos_dispute_id", "dispute_id"),)
