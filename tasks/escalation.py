@@ -49,7 +49,7 @@ def scan_and_record(day: date) -> dict[str, Any]:
     runtime = current_runtime()
     now = now_utc()
     with runtime.store.session() as session:
-        findings = scan(session, as_of=day, agreement=runtime.agreement)
+        findings = scan(session, as_of=day, agreement=runtime.agreement, concurrent=True)
         changes = record(session, findings, scan_on=day, now=now, agreement=runtime.agreement)
         rows = compose_notices(session, changes, agreement=runtime.agreement, settings=runtime.settings, now=now)
         counts = open_counts(session)

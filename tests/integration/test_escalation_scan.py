@@ -394,3 +394,18 @@ def test_one_scan_finds_every_kind_and_the_same_findings_when_run_again(session,
     dragor = {f.kind for f in first if f.municipality == "dragor"}
     assert {Kind.NO_RECENT_VISIT, Kind.TRAINING_OVER_NORM, Kind.DURATION_OVER_NORM,
             Kind.PLAN_CANNOT_BE_FOLLOWED} <= dragor
+
+
+def test_a_concurrent_scan_finds_what_a_sequential_one_does(runtime):
+    """escalation-scan scans concurrently (on PostgreSQL: helper connections in the caller's
+    snapshot); on SQLite it is the sequential scan."""
+    as_of = date(2026, 11, 20)
+    with runtime.store.session() as writing:
+        add_case(writing, "awaiting_consent", received_on=date(2026, 11, 10))
+        add_case(writing, "forwarded", urgent=True, discharge=date(2026, 11, 12), start_by=date(2026, 11, 19))
+        training = add_case(writing, "in_training", municipality="dragor", discharge=date(2026, 9, 1))
+        add_visits(writing, training, [date(2026, 9, 10) + timedelta(days=n) for n in range(12)])
+    with runtime.store.session() as reading:
+        sequential = scan(reading, as_of=as_of, agreement=runtime.agreement)
+        concurrent = scan(reading, as_of=as_of, agreement=runtime.agreement, concurrent=True)
+    assert len(sequential) > 5 and concurrent == sequential
