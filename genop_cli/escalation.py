@@ -57,8 +57,9 @@ def _print_changes(result: dict[str, Any]) -> None:
 
 @cli.command("risks")
 @click.option("--kind", type=click.Choice([k.value for k in Kind]), default=None, help="Only this kind.")
-@click.option("--municipality", type=click.Choice(["185", "155", BUDGET_TOTAL]), default=None,
-              help="Only findings about this municipality (185 Tårnby, 155 Dragør; total: the shared budget).")
+@click.option("--municipality", metavar="CODE|total", default=None,
+              help="Only findings about this municipality, by its code in config/agreement.yaml "
+                   "(185 Tårnby, 155 Dragør); total: the shared budget.")
 @json_option
 def risks_cmd(kind: str | None, municipality: str | None, as_json: bool) -> None:
     """What is at risk now: the open findings, oldest first (from genop's store)."""
@@ -73,8 +74,8 @@ def risks_cmd(kind: str | None, municipality: str | None, as_json: bool) -> None
 
 
 def _party_of(code: str | None) -> str | None:
-    if code is None or code == BUDGET_TOTAL:
-        return code
+    if code is None or code.strip().lower() == BUDGET_TOTAL:
+        return code if code is None else BUDGET_TOTAL
     party = current_runtime().agreement.municipality_for_code(code)
     if party is None:
         raise GenopError(f"no municipality with code {code} in config/agreement.yaml", code="unknown_municipality")

@@ -32,6 +32,9 @@ def test_risks_lists_open_findings_by_municipality_and_kind(runtime, tmp_path):
     assert (shown["kind"], shown["level"], shown["closed_on"]) == ("consent_missing", "breach", None)
     table = CliRunner().invoke(cli, ["risks"])
     assert table.exit_code == 0 and "2 open finding(s)" in table.output
+    unknown = CliRunner().invoke(cli, ["risks", "--municipality", "999"])
+    assert unknown.exit_code == 1 and unknown.stderr.strip() == \
+        "genop: no municipality with code 999 in config/agreement.yaml"
 
 
 def test_escalate_without_a_server_is_one_line(runtime, monkeypatch):
