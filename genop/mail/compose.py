@@ -161,7 +161,11 @@ def content_of(row: OutboxMessage, *, agreement: Agreement, settings: Settings,
     body_part = inner.get_body(preferencelist=("plain",))
     body = body_part.get_content() if body_part is not None else ""
     attachments = tuple(
-        Attachment(part.get_filename() or "bilag", part.get_payload(decode=True) or b"",
+        Attachment(part.get_filename() or "bilag", _bytes(part.get_payload(decode=True)),
                    part.get_content_maintype(), part.get_content_subtype())
         for part in inner.iter_attachments())
     return from_party, to_party, body, attachments
+
+
+def _bytes(payload: object) -> bytes:
+    return payload if isinstance(payload, bytes) else b""
