@@ -159,3 +159,19 @@ def test_transport_is_rebooked_and_a_notice_resent_by_its_key(certified, tmp_pat
     assert _resend(certified, number, Action.RESEND_NOTICE,
                    notice=f"{case_number}:transport_booking_1").outbox_ids == notice.outbox_ids
     assert len(sink.handler.stored()) == len(booked) + 2
+
+
+def test_a_dispute_about_a_month_resends_for_the_case_it_is_given(certified, tmp_path, sink):
+    from genop.store.models import SettledMonth
+
+    case_number, _ = _forwarded(certified, tmp_path, sink, "GOP-RS-M")
+    with certified.store.session() as session:
+        session.add(SettledMonth(month="2026-10", invoice_date=date(2026, 11, 2), settled_at=now_utc()))
+    with certified.store.session() as session:
+        number = open_dispute(session, certified.agreement, subject=SubjectKind.MONTH, reference="2026-10",
+                              about="visits_disputed", reason=REASON, by="A", day=DAY, now=now_utc()).number
+    with pytest.raises(DisputeError, match=f"{number} is about month 2026-10: say which case") as error:
+        _resend(certified, number, Action.RESEND_ORDER)
+    assert error.value.code == "case_missing"
+    resent = _resend(certified, number, Action.RESEND_ORDER, case_number=case_number.lower())
+    assert resent.case_number == case_number and len(resent.outbox_ids) == 1

@@ -32,3 +32,28 @@ def test_correct_settlement_options_pass_through_and_others_are_refused():
         redo_parameters("TV-2026-0001", Action.RESEND_NOTICE, by="A", case=None, as_of=None, **NONE)
     with pytest.raises(DisputeError, match="not a dispute number"):
         redo_parameters("GEN-2026-000001", Action.RESEND_ORDER, by="A", case=None, as_of=None, **NONE)
+
+
+def test_a_failed_redo_run_is_one_line(monkeypatch):
+    """`genop dispute redo` waits for the deployment's run; one that fails is said in one line."""
+    import uuid
+
+    import prefect.deployments
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.states import Completed, Failed
+
+    from genop_cli.server import DeploymentRunFailed, run_deployment_and_wait
+
+    def run(state):  # noqa: ANN001, ANN202
+        return lambda *_args, **_kwargs: FlowRun(id=uuid.uuid4(), name="TV-2026-0001-resend-order",
+                                                 flow_id=uuid.uuid4(), state=state)
+
+    monkeypatch.setattr(prefect.deployments, "run_deployment", run(Failed(
+        message="Flow run encountered an exception: DisputeError: no order was ever sent\nfor case GEN-2026-000001")))
+    with pytest.raises(DeploymentRunFailed) as failed:
+        run_deployment_and_wait("http://127.0.0.1:1/api", "dispute-resend-order/dispute-resend-order", {}, timeout=5)
+    assert failed.value.message == (
+        "run TV-2026-0001-resend-order of dispute-resend-order/dispute-resend-order ended failed: Flow run "
+        "encountered an exception: DisputeError: no order was ever sent for case GEN-2026-000001 (see the Prefect UI)")
+    monkeypatch.setattr(prefect.deployments, "run_deployment", run(Completed()))
+    assert run_deployment_and_wait("http://127.0.0.1:1/api", "x/x", {}, timeout=5).name == "TV-2026-0001-resend-order"
