@@ -66,6 +66,16 @@ def redo_parameters(number: str, action: Action, *, by: str, case: str | None, a
     return parameters
 
 
+def _who(by: str | None) -> str:
+    """Who asks: --by, else the login name (kept in the dispute's timeline)."""
+    if by and by.strip():
+        return by.strip()
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        raise DisputeError("say who asks for the redo: --by NAME", code="by_missing") from None
+
+
 def _check(runtime: Runtime, number: str, action: Action, case: str | None, notice: str | None) -> None:
     """Refuse in one line, before a run is started, what the redo would refuse."""
     with runtime.store.session() as session:
@@ -114,7 +124,7 @@ def redo(number: str, action: str, by: str | None, case: str | None, as_of: Any,
     runtime = current_runtime()
     number, chosen = number.strip().upper(), Action(action)
     parameters = redo_parameters(
-        number, chosen, by=(by or getpass.getuser()).strip(), case=case,
+        number, chosen, by=_who(by), case=case,
         as_of=as_of.date() if as_of else None, notice=notice, visit=visit,
         completed_on=completed_on.date() if completed_on else None, tariff_group=tariff_group,
         correction=correction)

@@ -23,6 +23,25 @@ REASON = "Borgeren Karen Hansen siger at Københavns Kommune aldrig ringede"
 DEPLOYMENT = "dispute-resend-order"
 
 
+def test_each_resend_is_deployed_under_its_action_with_the_fixed_parameters():
+    """DEPLOYMENTS[action] names the flow and its deployment; the Run form shows Danish titles."""
+    from flows.serve import declared_deployments, load_flow
+    from genop.disputes import DEPLOYMENTS
+    from genop.disputes.resend import RESENDS
+
+    specs = {spec["name"]: spec for spec in declared_deployments()}
+    for action in RESENDS:
+        spec = specs[DEPLOYMENTS[action]]
+        flow = load_flow(spec["entrypoint"])
+        schema = flow.parameters.model_dump()
+        assert flow.name == DEPLOYMENTS[action] and "genop dispute redo" in spec["description"]
+        extra = {"notice"} if action.value == "resend-notice" else set()
+        assert set(schema["properties"]) == {"dispute", "by", "case", "as_of"} | extra
+        assert set(schema["required"]) == {"dispute", "by"} | extra
+        assert schema["properties"]["dispute"]["title"] == "Tvist"
+        assert schema["properties"]["by"]["title"] == "Bestilt af"
+
+
 def _sent_order(runtime, tmp_path, plan_id: str) -> tuple[str, str]:
     number = consented_case(runtime, tmp_path, plan_id)
     with runtime.store.session() as session:
