@@ -39,6 +39,7 @@ from genop.store.models import Case, CaseEvent, OutboxMessage
 from genop.store.repository import list_cases
 from genop.training import CANNOT_FOLLOW, FREE_CHOICE_LETTER, SENT_BACK
 from genop.transport import BOOKING, CANCELLATION, NOTICE
+from genop.disputes.resend import RESEND
 
 STUCK_AFTER = timedelta(minutes=15)
 """Longer than a forward with all its SMTP retries takes; a case idle this long was abandoned."""
@@ -72,10 +73,11 @@ AFTER_SENT: dict[str, AfterSent] = {
     CANNOT_FOLLOW: AfterSent.ROW_IS_THE_RECORD,    # cannot_follow_<n>
     SENT_BACK: AfterSent.ROW_IS_THE_RECORD,
     "oioubl": AfterSent.ROW_IS_THE_RECORD,         # oioubl_<document purpose>, NemHandel
+    RESEND: AfterSent.ROW_IS_THE_RECORD,           # resend_<purpose>: a dispute's re-send, recorded as its redo
 }
 """Every outbox purpose: by its name, or by its family (see ``SUFFIXED``)."""
 
-SUFFIXED = frozenset({BOOKING, CANCELLATION, NOTICE, FINAL_STATUS, CANNOT_FOLLOW, "oioubl"})
+SUFFIXED = frozenset({BOOKING, CANCELLATION, NOTICE, FINAL_STATUS, CANNOT_FOLLOW, "oioubl", RESEND})
 """Families whose purposes carry a ``_<suffix>`` (a sequence number, a party, a document kind)."""
 
 

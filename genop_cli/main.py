@@ -397,3 +397,4 @@ from genop_cli import agreement as _agreement  # noqa: E402,F401 - registers the
 from genop_cli import routing as _routing  # noqa: E402,F401 - registers `case route` and `capacity`
 from genop_cli import escalation as _escalation  # noqa: E402,F401 - registers `escalate` and `risks`
 from genop_cli import disputes as _disputes  # noqa: E402,F401 - registers `dispute …`
+from genop_cli import redo as _redo  # noqa: E402,F401 - registers `dispute redo`

@@ -9,10 +9,15 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
+from genop.errors import GenopError
 from genop.settings import Settings
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 
 class ServerUnavailable(Exception):
@@ -120,3 +125,31 @@ def describe_failure(exc: Exception, url: str | None) -> str:
                 "and try again")
     return (f"the run failed ({type(exc).__name__}); see the run in the Prefect UI and "
             "$GENOP_HOME/logs/errors.log, then try again")
+
+
+class DeploymentRunFailed(GenopError):
+    """A deployment's run ended other than completed (or did not end in time)."""
+
+    code = "run_failed"
+
+
+def run_deployment_and_wait(url: str, deployment: str, parameters: dict[str, Any], *,
+                            timeout: float) -> FlowRun:
+    """Start a run of ``deployment`` (``flow-name/deployment-name``) on the server at ``url``, as the
+    UI's Run button does (the served process runs it), and wait for it to end; the completed run,
+    else ``DeploymentRunFailed`` in one line (its state's message: domain errors only, see
+    tasks.privacy)."""
+    from prefect.deployments import run_deployment
+
+    with prefect_settings(url):
+        run = cast("FlowRun", run_deployment(deployment, parameters=parameters, timeout=timeout,
+                                            as_subflow=False))  # called outside an event loop: the run itself
+    state = run.state
+    if state is None or not state.is_final():
+        raise DeploymentRunFailed(f"run {run.name} of {deployment} has not ended after {timeout:.0f} s; it goes on "
+                                  "in the background (see the Prefect UI)", code="run_not_finished")
+    if not state.is_completed():
+        message = " ".join((state.message or "").split())
+        raise DeploymentRunFailed(f"run {run.name} of {deployment} ended {state.type.value.lower()}"
+                                  + (f": {message}" if message else "") + " (see the Prefect UI)")
+    return run

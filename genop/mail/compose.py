@@ -22,7 +22,7 @@ from genop.config import Agreement, Contact
 from genop.errors import GenopError
 from genop.mail.outbox import Status, find
 from genop.settings import Settings
-from genop.mail.smime import build_message, make_message_id
+from genop.mail.smime import build_message, make_message_id, open_message
 from genop.store.models import Case, OutboxMessage
 from genop.store.repository import append_event
 
@@ -43,6 +43,8 @@ class SecureMail:
     subject: str
     body: str
     attachments: Sequence[Attachment] = ()
+    in_reply_to: str | None = None
+    """The Message-ID of the mail this one re-sends or answers (In-Reply-To and References)."""
 
 
 def outbox_key(case_number: str, purpose: str) -> str:
@@ -102,7 +104,8 @@ def compose(session: Session, case: Case | None, mail: SecureMail, *, agreement:
     message_id = row.message_id if row is not None else make_message_id(
         f"{key}:{uuid.uuid4()}", sender.rsplit("@", 1)[-1])
     raw = build_message(inner, sender=sender, to=[recipient], subject=mail.subject,
-                        message_id=message_id, date=now, signer=signer, recipients=[reader])
+                        message_id=message_id, date=now, signer=signer, recipients=[reader],
+                        in_reply_to=mail.in_reply_to, references=(mail.in_reply_to,) if mail.in_reply_to else ())
     if row is None:
         row = OutboxMessage(key=key, case=case, purpose=mail.purpose, channel="smtp", created_at=now,
                             message_id=message_id, attempts=0)
@@ -130,3 +133,39 @@ def compose_letter(session: Session, case: Case, *, purpose: str, subject: str, 
                         document_path=str(settings.letters_dir / case.case_number / filename))
     session.add(row)
     return row
+
+
+def party_at(address: str, agreement: Agreement, settings: Settings) -> str:
+    """The party whose mail address ``address`` is (``address_of``, overrides included)."""
+    wanted = address.strip().lower()
+    for party in agreement.parties:
+        try:
+            if address_of(party, agreement, settings).lower() == wanted:
+                return party
+        except GenopError:
+            continue
+    raise GenopError(f"no party in config/agreement.yaml has the address {address}", code="address_unknown")
+
+
+def content_of(row: OutboxMessage, *, agreement: Agreement, settings: Settings,
+               now: datetime) -> tuple[str, str, str, tuple[Attachment, ...]]:
+    """(from party, to party, body, attachments) of a composed mail, read back from its outbox row
+    with its sender's key (every mail is encrypted to its sender too): what a re-send repeats."""
+    if row.channel != "smtp" or row.raw is None or not row.sender or not row.recipients:
+        raise GenopError(f"outbox message {row.key} is not a composed mail", code="not_a_mail")
+    from_party = party_at(row.sender, agreement, settings)
+    to_party = party_at(row.recipients[0], agreement, settings)
+    certs = settings.certificates_dir
+    sender = load_identity(certs, from_party, row.sender, with_key=True, at=now, ca=load_ca(certs), role="sign")
+    inner = open_message(row.raw, reader=sender)
+    body_part = inner.get_body(preferencelist=("plain",))
+    body = body_part.get_content() if body_part is not None else ""
+    attachments = tuple(
+        Attachment(part.get_filename() or "bilag", _bytes(part.get_payload(decode=True)),
+                   part.get_content_maintype(), part.get_content_subtype())
+        for part in inner.iter_attachments())
+    return from_party, to_party, body, attachments
+
+
+def _bytes(payload: object) -> bytes:
+    return payload if isinstance(payload, bytes) else b""

@@ -81,12 +81,16 @@ def build_message(
     date: datetime,
     signer: Identity,
     recipients: Sequence[Identity],
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
 ) -> bytes:
     """The complete mail (RFC 5322, CRLF) ready for SMTP: outer headers plus the encrypted entity.
 
     Only the outer headers travel unencrypted, so ``subject`` must carry no personal data;
     the caller guarantees that. ``message_id`` is given, not made here, so a retried
-    delivery repeats the same Message-ID (see ``make_message_id``).
+    delivery repeats the same Message-ID (see ``make_message_id``). A mail that re-sends an
+    earlier one names it (RFC 5322 §3.6.4): ``in_reply_to`` its Message-ID, ``references`` the
+    thread it belongs to (outer headers: Message-IDs carry no personal data).
     """
     if date.tzinfo is None:
         raise ValueError("build_message needs a timezone-aware date")
@@ -99,9 +103,37 @@ def build_message(
     outer["Subject"] = subject
     outer["Date"] = format_datetime(date)
     outer["Message-ID"] = message_id
+    if in_reply_to:
+        outer["In-Reply-To"] = in_reply_to
+    if references:
+        outer["References"] = " ".join(references)
     outer["MIME-Version"] = "1.0"
     headers = b"".join(_SMTP.fold_binary(name, value) for name, value in outer.items())
     return headers + entity
+
+
+def open_message(raw: bytes, *, reader: Identity) -> EmailMessage:
+    """The content of a mail built by ``build_message``, as ``reader`` (a recipient, or the
+    signer: every mail is encrypted to its sender too) decrypts it: the inner entity that was
+    signed, without its signature. Used to send the same content again (a dispute's re-send)."""
+    if reader.key is None or not isinstance(reader.key, rsa.RSAPrivateKey):
+        raise CertificateError(f"Mail to {reader.address} cannot be decrypted: genop has no RSA key for it",
+                               code="key_missing")
+    outer = email.message_from_bytes(raw, policy=email.policy.default)
+    payload = outer.get_payload(decode=True)
+    if outer.get_content_type() != "application/pkcs7-mime" or not isinstance(payload, bytes):
+        raise CertificateError("the mail is not an S/MIME enveloped message", code="not_smime")
+    try:
+        signed = pkcs7.pkcs7_decrypt_der(payload, reader.certificate, reader.key, [])
+    except ValueError as exc:
+        raise CertificateError(f"the mail cannot be decrypted with {reader.address}'s key",
+                               code="not_decryptable") from exc
+    entity = email.message_from_bytes(signed, policy=email.policy.default)
+    if entity.get_content_type() != "multipart/signed":
+        raise CertificateError("the decrypted mail is not signed content", code="not_signed")
+    content = entity.get_payload(0)
+    assert isinstance(content, EmailMessage)  # policy.default parses into EmailMessage
+    return content
 
 
 def make_message_id(key: str, domain: str) -> str:
