@@ -206,8 +206,9 @@ def load_courses(session: Session, cases: Sequence[Case], *, settled_visits: boo
     visits: dict[int, list[Visit]] = defaultdict(list)
     ids = sorted(case.id for case in cases)
     marked = Visit.settled_document_id.is_not(None) if settled_visits else Visit.settled_document_id.is_(None)
+    kept = Visit.removed_by_redo_id.is_(None)  # a visit a dispute's correction removed (and credited)
     for start in range(0, len(ids), _CHUNK):
-        for visit in session.scalars(select(Visit).where(Visit.case_id.in_(ids[start:start + _CHUNK]), marked)
+        for visit in session.scalars(select(Visit).where(Visit.case_id.in_(ids[start:start + _CHUNK]), marked, kept)
                                      .order_by(Visit.visit_date, Visit.id)):
             visits[visit.case_id].append(visit)
     courses = []
@@ -216,7 +217,8 @@ def load_courses(session: Session, cases: Sequence[Case], *, settled_visits: boo
             raise SettlementError(f"case {case.case_number} has no paying municipality or completion date "
                                   "and cannot be settled")
         courses.append(Course(case.case_number, case.payer, case.diagnosis_group, case.completed_on,
-                              tuple(VisitRecord(case.case_number, v.visit_date, v.sks_code) for v in visits[case.id])))
+                              tuple(VisitRecord(case.case_number, v.visit_date, v.sks_code, v.priced_as)
+                                    for v in visits[case.id])))
     return _Loaded(courses, {case.case_number: [v.id for v in visits[case.id]] for case in cases})
 
 
