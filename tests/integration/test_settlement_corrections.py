@@ -8,11 +8,13 @@ in one line. Every document validates against UBL 2.1 and the OIOUBL schematron.
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from lxml import etree
 from sqlalchemy import func, select
 
@@ -25,6 +27,7 @@ from genop.settlement.oioubl import DEFAULT_SCHEMAS_DIR, NS
 from genop.settlement.regulation import regulate_since
 from genop.store.models import Case, OutboxMessage, SettledCourse, SettlementDocumentRecord, Visit
 from genop.store.repository import get_case
+from genop_cli.main import cli
 from tests.integration.test_billing import (NOVEMBER_INVOICED, SMALL_DRAGOR, STROKE, UNFINISHED, by_payer,
                                             check_oioubl, folder, lines, settled_november)
 from tests.settlement_factories import NOW
@@ -144,6 +147,11 @@ def test_disputed_visit_is_credited_once_at_its_tariff_naming_the_original_invoi
             RedoStatus.DONE.value, BY, [credit_number])
         assert dispute.events[-1].details["produced"]["documents"] == [credit_number]
         move(session, dispute, State.RESOLVED, by="B", why="enige på mødet", day=AS_OF + timedelta(days=8), now=NOW)
+    # staff see the visit removed where they found its id
+    shown = CliRunner().invoke(cli, ["case", "show", SMALL_DRAGOR, "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert [(v["id"], v["invoiced_on"], v["removed"]) for v in json.loads(shown.stdout)["visits"]] == [
+        (visit, original.number, visit == disputed) for visit in _visits(runtime, SMALL_DRAGOR)]
     # a later regulation at the same tariffs finds nothing: the removed visit is not counted again
     with runtime.store.session() as session:
         regulated = regulate_since(session, runtime.agreement, since=date(2026, 1, 1), as_of=AS_OF,
