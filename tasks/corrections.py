@@ -36,7 +36,7 @@ def correct_settlement_task(dispute: str, correction: str, by: str, case: str | 
                                    flow_run_id=str(flow_run.get_id() or "") or None)
         numbers = [d.number for d in done.documents]
         summary = {"dispute": request.dispute, "correction": request.kind.value, "redo": done.redo.key,
-                   "new": done.new, "documents": numbers, "changes": dict(done.redo.changes),
+                   "new": done.new, "documents": numbers, "changes": _figures(done.redo.changes),
                    "totals": [documents.totals_row(runtime.agreement, d) for d in done.documents]}
     documents.write_files(done.documents)  # after the commit, as every settlement document
     handed = documents.hand_off(runtime.store, numbers)
@@ -46,6 +46,15 @@ def correct_settlement_task(dispute: str, correction: str, by: str, case: str | 
     get_run_logger().info("%s: %s %s", done.redo.key, ", ".join(numbers) or "no document",
                           "issued" if done.new else "issued before (unchanged)")
     return {**summary, "handed_off": list(handed.delivered), "handoff_pending": list(handed.pending)}
+
+
+def _figures(changes: dict[str, Any]) -> dict[str, Any]:
+    """What Prefect may show of a correction: numbers and amounts, no visit or completion dates
+    (those stay in the redo's record in genop's store, `genop dispute show`)."""
+    kept = {key: value for key, value in changes.items() if key not in ("visits", "completed_on_before",
+                                                                          "completed_on_after", "money")}
+    return {**kept, "visits": [visit["visit"] for visit in changes.get("visits", [])],
+            "completion_changed": "completed_on_after" in changes}
 
 
 @task(name="publish-correction", cache_policy=NO_CACHE)
@@ -60,9 +69,10 @@ def publish_correction(result: dict[str, Any]) -> None:
              f"forskel: {changes.get('difference', '0.00')}",
              f"- Korrigerer: {', '.join(changes.get('originals', [])) or '-'}",
              f"- {'Udført nu' if result['new'] else 'Udført før (intet nyt)'}", ""]
-    if "completed_on_before" in changes:
-        lines.insert(3, f"- Afsluttet: {changes['completed_on_before']} → {changes['completed_on_after']} "
-                        "(ingen pengeændring: besøg prissættes på besøgsdatoen, §8)")
+    if changes.get("visits"):
+        lines.insert(3, f"- Besøg (id): {', '.join(str(visit) for visit in changes['visits'])}")
+    if changes.get("completion_changed"):
+        lines.insert(3, "- Afslutningsdato rettet (ingen pengeændring: besøg prissættes på besøgsdatoen, §8)")
     if rows:
         lines += ["| Dokument | Type | Kommune | Beløb | Forfald |", "|---|---|---|---|---|", *rows]
     else:
