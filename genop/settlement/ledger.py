@@ -36,6 +36,7 @@ from genop.settlement.rules import (
     Course,
     CourseLine,
     MonthlySettlement,
+    ZERO,
     SettlementError,
     VisitRecord,
     aconto_for_month,
@@ -54,6 +55,7 @@ from genop.settlement.documents import (
 from genop.store.models import (
     AcontoRecord,
     Case,
+    CourseAdjustment,
     SettledCourse,
     SettledMonth,
     SettlementDocumentRecord,
@@ -355,6 +357,12 @@ def years_to_reconcile(session: Session, as_of: date) -> list[int]:
 def _settlements_of(session: Session, year: int) -> list[MonthlySettlement]:
     documents = session.scalars(select(SettlementDocumentRecord).where(
         SettlementDocumentRecord.purpose == "settlement", SettlementDocumentRecord.period.like(f"{year}-%")))
+    # a dispute's correction (genop.settlement.corrections) changes what the month settled
+    corrected = dict(session.execute(
+        select(SettledCourse.document_id, func.sum(CourseAdjustment.difference))
+        .join(CourseAdjustment, CourseAdjustment.case_id == SettledCourse.case_id)
+        .where(SettledCourse.supplement.is_(False), CourseAdjustment.regulation.like("correction:%"))
+        .group_by(SettledCourse.document_id)).tuples().all())
     result = []
     for document in documents:
         courses = session.execute(select(SettledCourse, Case).join(Case, SettledCourse.case_id == Case.id)
@@ -364,7 +372,8 @@ def _settlements_of(session: Session, year: int) -> list[MonthlySettlement]:
                                  course.visits, course.amount) for course, case in courses if not course.supplement)
         result.append(MonthlySettlement(
             month=document.period, payer=document.payer, ean=document.ean, lines=lines,
-            total=document.line_total, aconto=document.aconto, prepaid=document.prepaid,
+            total=document.line_total + (corrected.get(document.id) or ZERO), aconto=document.aconto,
+            prepaid=document.prepaid,
             amount_due=document.payable, carried_to_reconciliation=document.carried,
             invoice_date=document.issue_date, due_date=document.due_date or document.issue_date))
     return result

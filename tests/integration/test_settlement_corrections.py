@@ -28,8 +28,9 @@ from genop.settlement.regulation import regulate_since
 from genop.store.models import Case, OutboxMessage, SettledCourse, SettlementDocumentRecord, Visit
 from genop.store.repository import get_case
 from genop_cli.main import cli
-from tests.integration.test_billing import (NOVEMBER_INVOICED, SMALL_DRAGOR, STROKE, UNFINISHED, by_payer,
-                                            check_oioubl, folder, lines, settled_november)
+from genop.settlement.ledger import reconcile
+from tests.integration.test_billing import (NOVEMBER_INVOICED, SMALL_DRAGOR, STROKE, UNFINISHED, aconto, by_payer,
+                                            check_oioubl, folder, lines, settled, settled_november)
 from tests.settlement_factories import NOW
 
 SCHEMATRON = DEFAULT_SCHEMAS_DIR.parent / "oioubl-schematron-1.17.2"
@@ -236,3 +237,17 @@ def test_what_cannot_be_corrected_is_refused_in_one_line(runtime, tmp_path):
         assert get_case(session, STROKE).completed_on == date(2026, 11, 20)
         assert session.scalar(select(func.count()).select_from(Case)) == 4
     assert NOVEMBER_INVOICED  # the month the refusals are about was settled on 1 December
+
+
+def test_a_removed_visit_is_not_counted_by_the_year_reconciliation(runtime, tmp_path):
+    outcome = settled_november(runtime, tmp_path)
+    dragor = by_payer(outcome.documents)["dragor"]
+    with runtime.store.session() as session:
+        number = _open(runtime, session, SubjectKind.INVOICE, dragor.number).number
+    _correct(runtime, tmp_path, number, "remove-visit", visit=_visits(runtime, SMALL_DRAGOR)[0])
+    aconto(runtime, tmp_path, "2026-12")
+    settled(runtime, tmp_path, "2026-12")
+    with runtime.store.session() as session:
+        rows, _ = reconcile(session, runtime.agreement, year=2026, as_of=date(2027, 1, 5), folder=folder(tmp_path),
+                            now=NOW)
+        assert {row.payer: row.settled for row in rows}["dragor"] == Decimal("1280.00")  # 3 visits, one credited
