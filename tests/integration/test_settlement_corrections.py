@@ -20,6 +20,8 @@ from sqlalchemy import func, select
 
 from genop.disputes import Action, RedoStatus, State, SubjectKind
 from genop.disputes.records import call_mediation, get_dispute, move, open_dispute
+from genop.escalation.budget import cost_parts_query, costs_from
+from genop.escalation.rules import ScanContext
 from genop.settlement import corrections
 from genop.settlement.corrections import CorrectionRefused, checked, correct, invoiced_for
 from genop.settlement.documents import hand_off, write_files
@@ -239,12 +241,23 @@ def test_what_cannot_be_corrected_is_refused_in_one_line(runtime, tmp_path):
     assert NOVEMBER_INVOICED  # the month the refusals are about was settled on 1 December
 
 
-def test_a_removed_visit_is_not_counted_by_the_year_reconciliation(runtime, tmp_path):
+def _budget(runtime, session) -> Decimal:  # noqa: ANN001
+    """Dragør's completed cost of the year so far, as the escalation scan's budget forecast counts it."""
+    ctx = ScanContext(AS_OF, runtime.agreement)
+    rows = session.execute(cost_parts_query(ctx)).all()
+    return costs_from(rows, runtime.agreement, AS_OF)["dragor"].completed
+
+
+def test_a_removed_visit_is_not_counted_by_the_year_reconciliation_or_the_budget(runtime, tmp_path):
     outcome = settled_november(runtime, tmp_path)
     dragor = by_payer(outcome.documents)["dragor"]
     with runtime.store.session() as session:
         number = _open(runtime, session, SubjectKind.INVOICE, dragor.number).number
+    with runtime.store.session() as session:
+        costs_before = _budget(runtime, session)
     _correct(runtime, tmp_path, number, "remove-visit", visit=_visits(runtime, SMALL_DRAGOR)[0])
+    with runtime.store.session() as session:  # the budget forecast counts the credit, not the visit
+        assert costs_before - _budget(runtime, session) == Decimal("640.00")
     aconto(runtime, tmp_path, "2026-12")
     settled(runtime, tmp_path, "2026-12")
     with runtime.store.session() as session:
