@@ -43,10 +43,15 @@ REASON = "Dragør bestrider et besøg den 9. november"
 
 @pytest.fixture(scope="module")
 def schematron():  # noqa: ANN201 - {kind: compiled XSLT}
-    """The OIOUBL schematron (XSLT 2.0) compiled once; skipped where saxonche or the rules are absent."""
-    saxonche = pytest.importorskip("saxonche")
-    if not SCHEMATRON.is_dir():
-        pytest.skip(f"OIOUBL schematron not found at {SCHEMATRON}")
+    """The OIOUBL schematron (XSLT 2.0) compiled once; None (the XSD is still checked) where saxonche
+    (``saxonche==12.10.1``) or the rules are absent."""
+    try:
+        import saxonche
+    except ImportError:
+        saxonche = None
+    if saxonche is None or not SCHEMATRON.is_dir():
+        yield None
+        return
     processor = saxonche.PySaxonProcessor(license=False)
     compiler = processor.new_xslt30_processor()
     compiled = {kind: compiler.compile_stylesheet(stylesheet_file=str(SCHEMATRON / f"OIOUBL_{kind}_Schematron.xslt"))
@@ -57,6 +62,8 @@ def schematron():  # noqa: ANN201 - {kind: compiled XSLT}
 def oioubl_valid(schematron, document: SettlementDocumentRecord) -> etree._Element:  # noqa: ANN001
     """UBL 2.1 (XSD) and the OIOUBL schematron: no failed assertion."""
     root = check_oioubl(document)
+    if schematron is None:
+        return root
     processor, compiled = schematron
     source = processor.parse_xml(xml_text=document.xml.decode("utf-8"))
     svrl = etree.fromstring(compiled[document.kind].transform_to_string(xdm_node=source).encode("utf-8"))
