@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import object_session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
 
 from genop.clock import local
 from genop.config import Agreement
 from genop.escalation.trail import findings_of_case
-from genop.store.models import Case, RiskFinding
+from genop.store.models import Case, RiskFinding, SettlementDocumentRecord, Visit
 
 
 def case_view(case: Case, agreement: Agreement, *, events: bool = False) -> dict[str, Any]:
@@ -43,7 +44,20 @@ def case_view(case: Case, agreement: Agreement, *, events: bool = False) -> dict
         ]
         session = object_session(case)
         view["findings"] = [finding_view(f) for f in findings_of_case(session, case)] if session else []
+        view["visits"] = visit_views(session, case) if session else []
     return view
+
+
+def visit_views(session: Session, case: Case) -> list[dict[str, Any]]:
+    """A case's visits with their ids (what a dispute's correction names), the invoice each is on,
+    and whether a correction removed or repriced it."""
+    invoice = SettlementDocumentRecord
+    rows = session.execute(select(Visit, invoice.number)
+                           .outerjoin(invoice, invoice.id == Visit.settled_document_id)
+                           .where(Visit.case_id == case.id).order_by(Visit.visit_date, Visit.id))
+    return [{"id": visit.id, "visit_date": visit.visit_date.isoformat(), "sks_code": visit.sks_code,
+             "tariff_group": visit.priced_as or visit.tariff_group, "invoiced_on": number,
+             "removed": visit.removed_by_redo_id is not None} for visit, number in rows]
 
 
 def finding_view(finding: RiskFinding) -> dict[str, Any]:

@@ -39,6 +39,14 @@ def print_case(view: dict[str, Any]) -> None:
         console.print(events)
     if view.get("findings"):
         print_findings(view["findings"], title="at risk (escalation)")
+    if view.get("visits"):
+        visits = Table(title="visits")
+        for column in ("id", "visit_date", "sks_code", "tariff_group", "invoiced_on", "removed"):
+            visits.add_column(column)
+        for visit in view["visits"]:
+            visits.add_row(str(visit["id"]), visit["visit_date"], visit["sks_code"], visit["tariff_group"],
+                           visit["invoiced_on"] or "", "removed" if visit["removed"] else "")
+        console.print(visits)
 
 
 def print_findings(findings: Sequence[dict[str, Any]], *, title: str) -> None:

@@ -36,6 +36,7 @@ from genop.settlement.rules import (
     Course,
     CourseLine,
     MonthlySettlement,
+    ZERO,
     SettlementError,
     VisitRecord,
     aconto_for_month,
@@ -54,6 +55,7 @@ from genop.settlement.documents import (
 from genop.store.models import (
     AcontoRecord,
     Case,
+    CourseAdjustment,
     SettledCourse,
     SettledMonth,
     SettlementDocumentRecord,
@@ -206,8 +208,9 @@ def load_courses(session: Session, cases: Sequence[Case], *, settled_visits: boo
     visits: dict[int, list[Visit]] = defaultdict(list)
     ids = sorted(case.id for case in cases)
     marked = Visit.settled_document_id.is_not(None) if settled_visits else Visit.settled_document_id.is_(None)
+    kept = Visit.removed_by_redo_id.is_(None)  # a visit a dispute's correction removed (and credited)
     for start in range(0, len(ids), _CHUNK):
-        for visit in session.scalars(select(Visit).where(Visit.case_id.in_(ids[start:start + _CHUNK]), marked)
+        for visit in session.scalars(select(Visit).where(Visit.case_id.in_(ids[start:start + _CHUNK]), marked, kept)
                                      .order_by(Visit.visit_date, Visit.id)):
             visits[visit.case_id].append(visit)
     courses = []
@@ -216,7 +219,8 @@ def load_courses(session: Session, cases: Sequence[Case], *, settled_visits: boo
             raise SettlementError(f"case {case.case_number} has no paying municipality or completion date "
                                   "and cannot be settled")
         courses.append(Course(case.case_number, case.payer, case.diagnosis_group, case.completed_on,
-                              tuple(VisitRecord(case.case_number, v.visit_date, v.sks_code) for v in visits[case.id])))
+                              tuple(VisitRecord(case.case_number, v.visit_date, v.sks_code, v.priced_as)
+                                    for v in visits[case.id])))
     return _Loaded(courses, {case.case_number: [v.id for v in visits[case.id]] for case in cases})
 
 
@@ -353,6 +357,12 @@ def years_to_reconcile(session: Session, as_of: date) -> list[int]:
 def _settlements_of(session: Session, year: int) -> list[MonthlySettlement]:
     documents = session.scalars(select(SettlementDocumentRecord).where(
         SettlementDocumentRecord.purpose == "settlement", SettlementDocumentRecord.period.like(f"{year}-%")))
+    # a dispute's correction (genop.settlement.corrections) changes what the month settled
+    corrected = dict(session.execute(
+        select(SettledCourse.document_id, func.sum(CourseAdjustment.difference))
+        .join(CourseAdjustment, CourseAdjustment.case_id == SettledCourse.case_id)
+        .where(SettledCourse.supplement.is_(False), CourseAdjustment.regulation.like("correction:%"))
+        .group_by(SettledCourse.document_id)).tuples().all())
     result = []
     for document in documents:
         courses = session.execute(select(SettledCourse, Case).join(Case, SettledCourse.case_id == Case.id)
@@ -362,7 +372,8 @@ def _settlements_of(session: Session, year: int) -> list[MonthlySettlement]:
                                  course.visits, course.amount) for course, case in courses if not course.supplement)
         result.append(MonthlySettlement(
             month=document.period, payer=document.payer, ean=document.ean, lines=lines,
-            total=document.line_total, aconto=document.aconto, prepaid=document.prepaid,
+            total=document.line_total + (corrected.get(document.id) or ZERO), aconto=document.aconto,
+            prepaid=document.prepaid,
             amount_due=document.payable, carried_to_reconciliation=document.carried,
             invoice_date=document.issue_date, due_date=document.due_date or document.issue_date))
     return result

@@ -42,6 +42,8 @@ class VisitRecord:
     case_number: str
     visit_date: date
     sks_code: str
+    priced_as: str | None = None
+    """A tariff group a dispute's correction set (genop.settlement.corrections): priced at it, not by SKS code."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ def price_course(course: Course, agreement: Agreement, *,
         if table is None:
             raise SettlementError(f"case {course.case_number}: no tariff table is in force on "
                                   f"{visit.visit_date.isoformat()}")
-        group = tariff_group(table, visit.sks_code)
+        group = visit.priced_as if visit.priced_as in table.groups else tariff_group(table, visit.sks_code)
         if group is None:
             raise SettlementError(
                 f"case {course.case_number}: the visit on {visit.visit_date.isoformat()} has SKS code "

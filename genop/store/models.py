@@ -251,6 +251,11 @@ class Visit(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     settled_document_id: Mapped[int | None] = mapped_column(
         ForeignKey("settlement_documents.id"), doc="the settlement document that invoiced this visit (once)")
+    removed_by_redo_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dispute_redos.id"), doc="removed from its settled course by a dispute's correction (credited): "
+        "no later settlement, regulation or budget counts it")
+    priced_as: Mapped[str | None] = mapped_column(
+        String(16), doc="the tariff group a dispute's correction prices it at instead of its SKS code's")
 
     case: Mapped[Case] = relationship()
 
