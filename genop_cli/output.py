@@ -39,6 +39,14 @@ def print_case(view: dict[str, Any]) -> None:
         console.print(events)
     if view.get("findings"):
         print_findings(view["findings"], title="at risk (escalation)")
+    if view.get("disputes"):
+        disputes = Table(title="disputes (genop dispute show NUMBER)")
+        for column in ("number", "state", "about", "opened_on", "mediation_on", "closed_on"):
+            disputes.add_column(column)
+        for d in view["disputes"]:
+            disputes.add_row(*(str(d[c] or "") for c in ("number", "state", "about", "opened_on", "mediation_on",
+                                                         "closed_on")))
+        console.print(disputes)
 
 
 def print_findings(findings: Sequence[dict[str, Any]], *, title: str) -> None:
