@@ -181,7 +181,7 @@ def print_disputes(views: list[dict[str, Any]], *, title: str) -> None:
     table = Table(title=title)
     for column in ("number", "state", "about", "subject", "municipality", "opened_on", "mediation_on",
                    "closed_on"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("number", "subject"), overflow="fold")
     for view in views:
         table.add_row(*(Text(str(view[c] or "")) for c in ("number", "state", "about", "subject", "municipality",
                                                      "opened_on", "mediation_on", "closed_on")))
@@ -201,7 +201,7 @@ def _emit(view: dict[str, Any], as_json: bool) -> None:
     output.console.print(head)
     timeline = Table(title="timeline")
     for column in ("day", "at", "change", "state", "by", "why"):
-        timeline.add_column(column, overflow="fold")
+        timeline.add_column(column, overflow="fold", no_wrap=column == "day")
     for event in view.get("timeline", []):
         timeline.add_row(*(Text(str(event[c] or "")) for c in ("day", "at", "change", "state", "by", "why")))
     output.console.print(timeline)

@@ -42,7 +42,7 @@ def print_case(view: dict[str, Any]) -> None:
     if view.get("disputes"):
         disputes = Table(title="disputes (genop dispute show NUMBER)")
         for column in ("number", "state", "about", "opened_on", "mediation_on", "closed_on"):
-            disputes.add_column(column)
+            disputes.add_column(column, no_wrap=column == "number", overflow="fold")
         for d in view["disputes"]:
             disputes.add_row(*(str(d[c] or "") for c in ("number", "state", "about", "opened_on", "mediation_on",
                                                          "closed_on")))
