@@ -8,8 +8,6 @@ Prefect sees the dispute's number only.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow
 from prefect.runtime import flow_run
 from pydantic import Field
@@ -28,8 +26,7 @@ def _run_name() -> str:
 
 @flow(name="dispute-mail-deliver", flow_run_name=_run_name, persist_result=False)
 def dispute_mail_deliver(
-    dispute: Annotated[str, Field(title="Tvist", description="The dispute's number, TV-YYYY-NNNN "
-                                  "(`genop dispute list`)")],
+    dispute: str = Field(description="Tvistens nummer, TV-YYYY-NNNN (`genop dispute list`)"),
 ) -> dict[str, object]:
     """Deliver a dispute's mail composed and not yet sent (the mediation call), each mail once."""
     number = checked_number(dispute)

@@ -115,3 +115,14 @@ def test_a_dispute_is_called_to_mediation_once_and_resolved_with_nothing_persona
     for secret in (REASON, WHY, "Karen Jensen", "010145-1234", "0101451234", "Enige på mødet", BY):
         assert secret not in haystack, f"{secret!r} found in Prefect"
         assert secret.encode() not in prefect_database_bytes(), f"{secret!r} in Prefect's database"
+
+
+def test_dispute_mail_deliver_asks_the_run_form_for_the_dispute_number_only():
+    """prefect.yaml declares it (a failed delivery is re-run from the UI); its one parameter is the number."""
+    from flows.serve import declared_deployments, load_flow
+
+    [spec] = [spec for spec in declared_deployments() if spec["name"] == "dispute-mail-deliver"]
+    schema = load_flow(spec["entrypoint"]).parameters.model_dump()
+    assert schema["required"] == ["dispute"] and list(schema["properties"]) == ["dispute"]
+    # Prefect 3.8.8 titles a parameter by its name whatever Field says; the description is the form's help
+    assert "TV-YYYY-NNNN" in schema["properties"]["dispute"]["description"]
