@@ -104,7 +104,7 @@ def call_mediation_cmd(number: str, meeting_on: str, by: str, why: str, as_of: s
         found = get_dispute(session, number, for_update=True)
         called = call_and_compose(session, runtime.agreement, runtime.settings, found, meeting_on=meeting, by=by,
                                   why=why, day=parse_as_of(as_of), now=now_utc())
-        recipients = [row.recipients for row in called.mails]
+        composed = len(called.mails)
         # inside the transaction: with no server, nothing is recorded (the call is not half done)
         url = require_server(runtime.settings)
         number = found.number
@@ -114,10 +114,10 @@ def call_mediation_cmd(number: str, meeting_on: str, by: str, why: str, as_of: s
     with runtime.store.session() as session:
         view = dispute_view(get_dispute(session, number), runtime.agreement)
         view["mail"] = [mail_view(row) for row in mail_of_dispute(session, number)]
-    view["delivery"] = {"composed": len(recipients), "undelivered": delivered["undelivered"]}
+    view["delivery"] = {"composed": composed, "undelivered": delivered["undelivered"]}
     _emit(view, as_json)
     if not as_json:
-        output.console.print(f"{len(recipients)} call(s) composed, {delivered['undelivered']} not delivered "
+        output.console.print(f"{composed} call(s) composed, {delivered['undelivered']} not delivered "
                              f"(deliver again: deployment dispute-mail-deliver, dispute={number})", markup=False)
 
 
