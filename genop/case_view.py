@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session, object_session
 
 from genop.clock import local
 from genop.config import Agreement
+from genop.disputes.records import list_disputes
+from genop.disputes.views import dispute_summary
 from genop.escalation.trail import findings_of_case
 from genop.store.models import Case, RiskFinding, SettlementDocumentRecord, Visit
 
@@ -45,6 +47,7 @@ def case_view(case: Case, agreement: Agreement, *, events: bool = False) -> dict
         session = object_session(case)
         view["findings"] = [finding_view(f) for f in findings_of_case(session, case)] if session else []
         view["visits"] = visit_views(session, case) if session else []
+        view["disputes"] = [dispute_summary(d) for d in list_disputes(session, case=case)] if session else []
     return view
 
 

@@ -440,7 +440,7 @@ municipalities for the shared budget)."""
 
 class EscalationNotices(_Model):
     """Who is told of a finding at risk (sub-agreement §7: Tårnby tells Dragør "as it happens"), per
-    concern (case_time / service_level / budget) and level. A recipient is a party key or
+    concern (case_time / service_level / budget / dispute) and level. A recipient is a party key or
     ``concerned``. Whatever is listed, a municipality other than the one concerned (or the one
     handling its cases, ``handled_by``) is never told of a citizen's case (genop.escalation.notices)."""
 
@@ -448,6 +448,8 @@ class EscalationNotices(_Model):
     case_time: dict[NoticeLevel, tuple[str, ...]]
     service_level: dict[NoticeLevel, tuple[str, ...]]
     budget: dict[NoticeLevel, tuple[str, ...]]
+    dispute: dict[NoticeLevel, tuple[str, ...]]
+    """A dispute's findings (agreement §10: mediation overdue, open too long)."""
 
     def recipients(self, concern: str, level: str) -> tuple[str, ...]:
         by_level: dict[str, tuple[str, ...]] = getattr(self, concern)
@@ -582,7 +584,7 @@ class Agreement(_Model):
         notices = self.escalation_notices
         if notices.sender not in self.parties:
             yield ("escalation_notices", "sender"), f"no party {notices.sender!r}"
-        for concern in ("case_time", "service_level", "budget"):
+        for concern in ("case_time", "service_level", "budget", "dispute"):
             for level, recipients in getattr(notices, concern).items():
                 for i, key in enumerate(recipients):
                     if key != CONCERNED and key not in self.parties:

@@ -47,6 +47,14 @@ def print_case(view: dict[str, Any]) -> None:
             visits.add_row(str(visit["id"]), visit["visit_date"], visit["sks_code"], visit["tariff_group"],
                            visit["invoiced_on"] or "", "removed" if visit["removed"] else "")
         console.print(visits)
+    if view.get("disputes"):
+        disputes = Table(title="disputes (genop dispute show NUMBER)")
+        for column in ("number", "state", "about", "opened_on", "mediation_on", "closed_on"):
+            disputes.add_column(column, no_wrap=column == "number", overflow="fold")
+        for d in view["disputes"]:
+            disputes.add_row(*(str(d[c] or "") for c in ("number", "state", "about", "opened_on", "mediation_on",
+                                                         "closed_on")))
+        console.print(disputes)
 
 
 def print_findings(findings: Sequence[dict[str, Any]], *, title: str) -> None:

@@ -18,6 +18,7 @@ from prefect.logging import get_run_logger
 
 from genop.clock import now_utc
 from genop.config import Agreement
+from genop.disputes import is_dispute_number
 from genop.escalation import BUDGET_TOTAL
 from genop.escalation.notices import compose_notices, undelivered_notices
 from genop.escalation.schedule import scan_day
@@ -71,7 +72,10 @@ def change_view(change: TrailChange, agreement: Agreement) -> dict[str, Any]:
 
 
 def resource_id(subject: str, municipality: str, agreement: Agreement) -> str:
-    """``genop.case.GEN-…``, or ``genop.budget.<municipality code>`` / ``genop.budget.total``."""
+    """``genop.case.GEN-…``, ``genop.dispute.TV-…``, or ``genop.budget.<municipality code>`` /
+    ``genop.budget.total``."""
+    if is_dispute_number(subject):
+        return f"genop.dispute.{subject}"
     if not subject.startswith("budget:"):
         return f"genop.case.{subject}"
     code = BUDGET_TOTAL if municipality == BUDGET_TOTAL else agreement.party(municipality).municipality_code

@@ -36,12 +36,16 @@ class Kind(StrEnum):
     # budget
     BUDGET_FORECAST = "budget_forecast"          # forecast cost to year end above the a-conto / budget
     READINESS_CLAUSE = "readiness_clause"        # orders forecast below the a-conto: 004 §8 readiness costs
+    # disputes (agreement §10)
+    MEDIATION_OVERDUE = "mediation_overdue"      # the mediation meeting's day passed with no outcome recorded
+    DISPUTE_OPEN_TOO_LONG = "dispute_open_too_long"  # open, no mediation called, for disputes.open_warning_days
 
 
 class Concern(StrEnum):
     CASE_TIME = "case_time"
     SERVICE_LEVEL = "service_level"
     BUDGET = "budget"
+    DISPUTE = "dispute"
 
 
 CONCERN: dict[Kind, Concern] = {
@@ -51,6 +55,7 @@ CONCERN: dict[Kind, Concern] = {
     Kind.TRAINING_OVER_NORM: Concern.SERVICE_LEVEL, Kind.DURATION_OVER_NORM: Concern.SERVICE_LEVEL,
     Kind.PLAN_CANNOT_BE_FOLLOWED: Concern.SERVICE_LEVEL, Kind.SENT_BACK: Concern.SERVICE_LEVEL,
     Kind.BUDGET_FORECAST: Concern.BUDGET, Kind.READINESS_CLAUSE: Concern.BUDGET,
+    Kind.MEDIATION_OVERDUE: Concern.DISPUTE, Kind.DISPUTE_OPEN_TOO_LONG: Concern.DISPUTE,
 }
 
 
@@ -78,7 +83,8 @@ def budget_subject(municipality: str) -> str:
 class Finding:
     """One thing at risk as the scan found it on its day.
 
-    ``subject`` is a case number (``GEN-2026-000123``) or a budget (``budget_subject``);
+    ``subject`` is a case number (``GEN-2026-000123``), a budget (``budget_subject``) or a
+    dispute's number (``TV-2026-0001``);
     ``key`` (kind + subject, plus ``instance`` where a case can have several of a kind — the
     n-th "cannot be followed" report) identifies the finding across scans. ``municipality``
     is the party key the finding concerns (``tarnby``/``dragor``; ``BUDGET_TOTAL`` for the

@@ -9,7 +9,8 @@ closed finding sends nothing — its trail records the day it closed.
 Dragør receives notices about Dragør citizens and about the shared budget (and its own),
 never details of a Tårnby citizen's case: a municipality is told of a case or a budget only
 when it is the one concerned or handles that one's cases (``handled_by``), whatever the
-config lists.
+config lists. A dispute's finding (agreement §10) concerns the dispute's municipality (both for
+a dispute about a settled month).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from genop.config import CONCERNED, Agreement
-from genop.escalation import BUDGET_TOTAL, CONCERN, Kind
+from genop.escalation import BUDGET_TOTAL, CONCERN, Concern, Kind
 from genop.escalation.trail import Change, TrailChange
 from genop.mail.compose import SecureMail, compose, contact_of
 from genop.mail.outbox import Status
@@ -96,7 +97,8 @@ def _compose(session: Session, change: TrailChange, party: str, *, agreement: Ag
     finding = change.finding
     sender = agreement.escalation_notices.sender
     case_number = finding.case.case_number if finding.case is not None else None
-    context = {"kind": finding.kind, "level": finding.level, "case_number": case_number,
+    dispute = finding.subject if CONCERN[Kind(finding.kind)] is Concern.DISPUTE else None
+    context = {"kind": finding.kind, "level": finding.level, "case_number": case_number, "dispute": dispute,
                "budget": finding.subject.removeprefix("budget:")}
     subject = render("notices/risk.subject.da.txt.j2", **context).strip()
     body = render("notices/risk.da.txt.j2", **context, concern=CONCERN[Kind(finding.kind)].value,

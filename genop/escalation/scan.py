@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session
 from genop.config import Agreement
 from genop.escalation import Finding, Kind
 from genop.escalation.budget import BUDGET_RULES
+from genop.escalation.disputes import DISPUTE_RULES
 from genop.escalation.rules import CASE_RULES, Rule, ScanContext
 
 __all__ = ["QUERIES", "RULES", "ScanContext", "scan", "scan_kind", "tune"]
 
-RULES: dict[Kind, Rule] = {**CASE_RULES, **BUDGET_RULES}
+RULES: dict[Kind, Rule] = {**CASE_RULES, **BUDGET_RULES, **DISPUTE_RULES}
 QUERIES: dict[Kind, Callable[[ScanContext], Select[Any]]] = {kind: rule.query for kind, rule in RULES.items()}
 
 if set(RULES) != set(Kind):  # every kind of the vocabulary has its rule

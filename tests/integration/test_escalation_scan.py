@@ -259,6 +259,19 @@ def test_a_course_past_1_5_times_the_norms_weeks_is_a_breach(session, agreement)
     assert found(session, agreement, kind, date(2026, 11, 13)) == {}
 
 
+def _disputes(session: Session, agreement: Any, case: Case, as_of: date) -> None:
+    """A dispute open past disputes.open_warning_days, and one whose mediation meeting has passed."""
+    from genop.disputes import SubjectKind
+    from genop.disputes.records import call_mediation, open_dispute
+
+    opened_on = as_of - timedelta(days=agreement.disputes.open_warning_days)
+    for _ in range(2):
+        dispute = open_dispute(session, agreement, subject=SubjectKind.CASE, reference=case.case_number,
+                               about="other", reason="uenige", by="A", day=opened_on, now=NOW)
+    call_mediation(session, agreement, dispute, meeting_on=as_of - timedelta(days=1), by="A", why="uenige",
+                   day=as_of - timedelta(days=2), now=NOW)
+
+
 def _report(session: Session, case: Case, kind: str, when: datetime) -> None:
     session.add(CaseEvent(case_id=case.id, at=when, kind=kind, detail="reported", data={}))
     session.flush()
@@ -385,6 +398,7 @@ def test_one_scan_finds_every_kind_and_the_same_findings_when_run_again(session,
     _report(session, back, "sent_back", at(date(2026, 11, 18)))
     add_course(session, "GEN-2026-900300", payer="tarnby", completed_on=None,
                visits=visits_on(date(2026, 11, 2), AAF6=1400))  # DKK 1,933,400 in training: above 1.8 million
+    _disputes(session, agreement, training, as_of)
 
     first = scan(session, as_of=as_of, agreement=agreement)
     assert {f.kind for f in first} == set(Kind)
