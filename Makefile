@@ -24,8 +24,13 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Tests run on TEST_WORKERS processes (pytest-xdist; one per core, at most 4): each worker
+# has its own Prefect server, Prefect home and throw-away databases (tests/conftest.py), and
+# an idle worker takes over tests still queued on a busy one (worksteal). TEST_WORKERS=0: serial.
+TEST_WORKERS ?= auto
+
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses=4 --dist worksteal
 
 bench: venv
 	$(BIN)/python bench/intake_bench.py

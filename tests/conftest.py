@@ -3,6 +3,9 @@
 Prefect is configured here, before anything imports it: a temporary PREFECT_HOME,
 analytics off, and PREFECT_API_URL pointing at a session-scoped local server that is
 started the first time a test needs it.
+
+`make test` runs the suite on several pytest-xdist workers; each imports this module on its
+own, so each has its own Prefect home, port and server, and its own randomly named databases.
 """
 
 from __future__ import annotations

@@ -16,6 +16,19 @@ from genop_cli.main import create_demo_certificates
 from tests.conftest import ROOT
 from tests.flows.helpers import OUTCOME_SECONDS, deployment_served, wait_for
 
+FLOW_TEST_TIMEOUT = 900
+"""pytest-timeout's limit for a flow test (the suite's 300 s is one outcome wait): a test that
+waits for several served runs, each 13–30 s or more to start on a loaded 2-core machine (the
+other test worker busy too), passes; a hung one still ends. A test's own mark wins."""
+
+FLOWS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if FLOWS in item.path.parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(FLOW_TEST_TIMEOUT))
+
 
 @pytest.fixture
 def system(prefect_server: str, genop_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:

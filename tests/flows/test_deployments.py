@@ -16,7 +16,7 @@ import pytest
 
 from genop_cli import processes
 from tests.conftest import EXAMPLES, ROOT
-from tests.flows.helpers import wait_for
+from tests.flows.helpers import OUTCOME_SECONDS, wait_for
 
 
 def test_prefect_yaml_declares_intake_and_a_scheduled_inbox_poll_in_danish_time():
@@ -93,7 +93,7 @@ def served(prefect_server: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     process = processes.start([sys.executable, "-m", "flows.serve"], cwd=ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: {"plan-intake", "inbox-poll"} <= _deployment_names(prefect_server), 60,
+        wait_for(lambda: {"plan-intake", "inbox-poll"} <= _deployment_names(prefect_server), OUTCOME_SECONDS,
                   "the deployments to be served")
         yield env
     finally:
@@ -125,7 +125,7 @@ def test_served_intake_deployment_runs_when_triggered(served, tmp_path):
 async def _run_deployment_async(run_deployment, path: str):
     return await run_deployment("plan-intake/plan-intake",
                                 parameters={"path": path, "as_of": "2026-11-20"},
-                                timeout=90, poll_interval=1)
+                                timeout=OUTCOME_SECONDS, poll_interval=1)
 
 
 def test_make_run_starts_the_ui_and_serves_the_deployments(tmp_path):

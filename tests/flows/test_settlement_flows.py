@@ -20,7 +20,7 @@ from genop.settlement.oioubl import DEFAULT_SCHEMAS_DIR, NS, validate_ubl
 from genop.store.models import SettlementDocumentRecord
 from genop_cli.main import cli
 from tests.conftest import ROOT
-from tests.flows.helpers import everything_prefect_holds, prefect_database_bytes
+from tests.flows.helpers import OUTCOME_SECONDS, everything_prefect_holds, prefect_database_bytes
 from tests.settlement_factories import add_course, visits_on
 
 STROKE_YEAR = {"BLNA": 175, "BLNR": 385, "AAF6": 6}  # Bilag 3: 31 stroke courses, DKK 449,461.00
@@ -56,7 +56,7 @@ def _check_oioubl(invoice: dict) -> None:
 def _run_deployment(name: str, **parameters: object) -> None:
     from prefect.deployments import run_deployment
 
-    run = run_deployment(name, parameters=parameters, timeout=90)
+    run = run_deployment(name, parameters=parameters, timeout=OUTCOME_SECONDS)
     assert run.state is not None and run.state.is_completed(), run.state
 
 
