@@ -146,6 +146,9 @@ MOVES: tuple[Move, ...] = (
           "it cannot be sent to Copenhagen instead of Løjtegårdsvej", by_name=True),
     _move("copenhagen_chosen_for_incomplete", {_S.INCOMPLETE}, {_S.INCOMPLETE}, "route_chosen",
           "it cannot be sent to Copenhagen instead of Løjtegårdsvej", by_name=True),
+    _move("redecide", INTAKE_OUTCOMES | BEING_FORWARDED, INTAKE_OUTCOMES | {_S.FORWARDING}, "redecided",
+          "its plan cannot be decided again (training has begun, or the order is with Copenhagen)",
+          by_name=True),
 )
 """Every legal move. A pair (from, to) belongs to one move only among the moves not made by
 name (tests/unit/test_lifecycle.py)."""
