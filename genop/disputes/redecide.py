@@ -148,6 +148,19 @@ def _new_state(session: Session, case: Case, decision: ScopeDecision) -> CaseSta
     return decision.state
 
 
+def check_redecide(session: Session, agreement: Agreement, number: str, *, case_number: str | None = None) -> None:
+    """Refuse in one line (``DisputeError``), changing nothing, what ``redecide`` would refuse."""
+    dispute = get_dispute(session, number)
+    case = _needs_case(dispute, subject_case(session, dispute, case_number))
+    key = redo_key(dispute, Action.REDECIDE, _target(case))
+    if any(r.key == key and r.status == RedoStatus.DONE.value for r in dispute.redos):
+        return
+    refusal = why_not_redecided(case)
+    if refusal is not None:
+        raise DisputeError(refusal, code="not_redecidable")
+    _new_state(session, case, decide(session, agreement, Plan.model_validate(latest_document(case).parsed), case))
+
+
 def redecide(session: Session, agreement: Agreement, number: str, *, by: str, day: date, now: datetime,
              case_number: str | None = None, flow_run_id: str | None = None) -> Redecided:
     """Decide the dispute's case again on its latest revision, once per dispute, case and revision;
