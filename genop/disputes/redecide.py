@@ -10,9 +10,9 @@ case is kept). What the case's state becomes follows the consent (agreement §6)
 - consent refused: the case stays closed as refused, whatever the new decision (a finished
   case has no way on in the lifecycle); its route and reasons are the new decision's;
 - not yet consented and in scope: it awaits consent (the caller opens the consent wait);
-- out of scope: it moves to the new intake outcome — except a case whose order is with
-  Copenhagen (forwarded, or its order mail being sent): that is refused in one line, staff ask
-  Copenhagen to withdraw the order.
+- out of scope: it moves to the new intake outcome — except a case whose order exists (with
+  Copenhagen, being sent, or failed and kept in the outbox): that is refused in one line, staff
+  ask Copenhagen to withdraw the order (genop never withdraws one).
 
 Refused as well: a case whose training has begun (in training, completed: its money side is
 ``correct-settlement``), one Copenhagen sent back (its visitation decision) and one whose
@@ -39,7 +39,6 @@ from genop.disputes.resend import _needs_case, subject_case
 from genop.forwarding import ORDER, latest_document
 from genop.intake import apply_decision, decide, plan_deadlines, take_plan
 from genop.lifecycle import (
-    BEING_FORWARDED,
     DESCRIPTIONS,
     FORWARDABLE,
     INTAKE_OUTCOMES,
@@ -137,10 +136,16 @@ def _new_state(session: Session, case: Case, decision: ScopeDecision) -> CaseSta
                 f"scope ({decision.state}): ask Copenhagen's contact person to withdraw the order, then resolve "
                 "the dispute (genop dispute resolve); genop does not withdraw an order by itself",
                 code="not_redecidable")
-        if current in BEING_FORWARDED and order is not None and order.status in (Status.PENDING, Status.SENDING):
+        if order is not None and order.status in (Status.PENDING, Status.SENDING):
             raise DisputeError(
                 f"case {case.case_number}'s order to Copenhagen is being sent ({order.status}): let it be "
                 "delivered (genop case deliver), then ask Copenhagen's contact person to withdraw it",
+                code="not_redecidable")
+        if order is not None:  # failed: kept in the outbox, where genop case deliver would send it again
+            raise DisputeError(
+                f"case {case.case_number}'s order to Copenhagen failed to send and is kept in the outbox; "
+                f"revision {case.revision} puts the case out of scope ({decision.state}), but genop does not "
+                "withdraw an order: do not deliver it, and settle the case with Copenhagen's contact person",
                 code="not_redecidable")
         return decision.state
     if case.consent_decision == "refused":

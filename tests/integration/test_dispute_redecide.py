@@ -148,3 +148,27 @@ def test_a_refused_case_stays_closed_as_refused_with_the_new_decision(runtime, t
         case = get_case(session, case_number)
         assert (case.state, case.route, case.level) == ("consent_refused", "region", "specialiseret")
     assert _events(runtime, case_number)[-1][0] == "redecided"
+
+
+def test_an_order_in_the_outbox_is_never_left_behind_a_case_put_out_of_scope(certified, tmp_path):
+    from genop.disputes.redecide import check_redecide
+    from genop.forwarding import prepare_order
+    from genop.store.models import OutboxMessage
+
+    case_number = consented_case(certified, tmp_path, "GOP-RD-8")
+    with certified.store.session() as session:
+        row_id = prepare_order(session, case_number, agreement=certified.agreement, settings=certified.settings,
+                               now=now_utc()).id
+    take_in(certified, tmp_path, "GOP-RD-8", citizen__municipality_code=NOT_SERVED)
+    number = _dispute(certified, case_number)
+    with certified.store.session() as session, pytest.raises(DisputeError, match="is being sent \\(pending\\)"):
+        check_redecide(session, certified.agreement, number)
+    with pytest.raises(DisputeError, match="is being sent \\(pending\\): let it be delivered"):
+        _redecide(certified, number)
+    with certified.store.session() as session:
+        session.get_one(OutboxMessage, row_id).status = "failed"
+        get_case(session, case_number).state = "forward_failed"
+    with pytest.raises(DisputeError, match="failed to send and is kept in the outbox.*does not withdraw an order"):
+        _redecide(certified, number)
+    with certified.store.session() as session:
+        assert get_case(session, case_number).state == "forward_failed" and get_dispute(session, number).redos == []
