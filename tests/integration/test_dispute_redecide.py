@@ -172,3 +172,19 @@ def test_an_order_in_the_outbox_is_never_left_behind_a_case_put_out_of_scope(cer
         _redecide(certified, number)
     with certified.store.session() as session:
         assert get_case(session, case_number).state == "forward_failed" and get_dispute(session, number).redos == []
+
+
+def test_a_consented_case_put_out_of_scope_and_back_is_forwarded_again_not_asked_twice(runtime, tmp_path):
+    case_number = consented_case(runtime, tmp_path, "GOP-RD-9")
+    take_in(runtime, tmp_path, "GOP-RD-9", citizen__municipality_code=NOT_SERVED)
+    assert _redecide(runtime, _dispute(runtime, case_number)).state == "rejected"
+
+    take_in(runtime, tmp_path, "GOP-RD-9", urgent=True)  # corrected again: back in scope
+    assert _events(runtime, case_number)[-1][0] == "revision_not_rerouted"  # consent is recorded: not intake's
+    back = _redecide(runtime, _dispute(runtime, case_number))
+    assert (back.state_before, back.state, back.revision, back.forward, back.consent_wait) == \
+        ("rejected", "forwarding", 3, True, False)
+    with runtime.store.session() as session:
+        case = get_case(session, case_number)
+        assert (case.state, case.route, case.consent_decision, case.urgent) == ("forwarding", "copenhagen", "given",
+                                                                                True)
