@@ -7,6 +7,10 @@ A run is named ``<dispute>-<action>``; its parameters are the dispute's number, 
 (for a dispute about an invoice or a month) the case — never the dispute's reason. The new mail
 is composed once per dispute and action (genop.disputes.resend) and delivered through the
 outbox, so running a redo again sends nothing more.
+
+``dispute-redecide`` decides the dispute's case again on its latest plan revision
+(genop.disputes.redecide), once per dispute, case and revision; a case it puts in scope gets
+its consent wait (or, consent given before, its order), as intake and ``case-route`` do.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from typing import Annotated, Any
 from prefect import flow
 from pydantic import Field
 
+from flows.forward import case_forward
 from flows.training import deliver_mail
 from genop.disputes import Action
-from tasks.redo import redo_artifact, resend_task
+from tasks.consent import start_consent_waits
+from tasks.redo import redecide_task, redo_artifact, resend_task
 
 DisputeNumber = Annotated[str, Field(pattern=r"^[Tt][Vv]-\d{4}-\d{4,}$", max_length=16)]
 RequestedBy = Annotated[str, Field(min_length=1, max_length=128)]
@@ -80,3 +86,19 @@ def dispute_resend_notice(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY
     """Send a notice (or any mail of the dispute's case) again, as a new mail naming the original,
     once per dispute and mail."""
     return _resend(Action.RESEND_NOTICE, dispute, by, case, as_of, notice)
+
+
+@flow(name="dispute-redecide", flow_run_name="{dispute}-redecide", persist_result=False)
+def dispute_redecide(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY, case: str | None = CASE,
+                     as_of: date | None = AS_OF) -> dict[str, object]:
+    """Decide the dispute's case again on its latest plan revision (a corrected plan kept "for the
+    record" past intake), keeping the old decision in the case's trail, once per dispute and
+    revision; then open its consent wait, or forward its order if consent was already given."""
+    result = redecide_task(dispute, by, case, as_of)
+    if result["consent_wait"]:
+        attempt = f"{str(result['dispute']).lower()}-redecide-{result['revision']}"
+        start_consent_waits([str(result["case"])], attempt=attempt)
+    elif result["forward"]:
+        case_forward(str(result["case"]))
+    redo_artifact(result)
+    return result

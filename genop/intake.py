@@ -288,13 +288,7 @@ class _Recorder:
         return outcomes
 
     def _decide(self, plan: Plan, case: Case | None = None) -> ScopeDecision:
-        """The scope decision; a revision keeps the route staff chose for the case (agreement §4)."""
-        decision = decide_scope(plan, self.agreement)
-        if case is not None and decision.diagnosis_group in self.agreement.chosen_groups:
-            chosen = chosen_route(self.session, case)
-            if chosen is not None:
-                decision = decide_scope(plan, self.agreement, chosen_route=chosen)
-        return decision
+        return decide(self.session, self.agreement, plan, case)
 
     def _create(self, item: _Received, case_number: str) -> Case:
         plan = item.plan
@@ -302,7 +296,7 @@ class _Recorder:
         deadlines = self._deadlines(plan)
         case = Case(case_number=case_number, plan_id=plan.plan_id, revision=1,
                     received_on=self.as_of, created_at=self.now, updated_at=self.now)
-        _take_plan(case, plan, deadlines)
+        take_plan(case, plan, deadlines)
         _apply(case, decision)
         self.session.add(case)
         self._add_document(case, item, revision=1)
@@ -339,14 +333,14 @@ class _Recorder:
                          "route unchanged", self.now)
             return "revised"
         plan = item.plan
-        _take_plan(case, plan, self._deadlines(plan))
+        take_plan(case, plan, self._deadlines(plan))
         decision = self._decide(plan, case)
         _apply(case, decision)
         self._decided(case, decision)
         return "revised"
 
     def _deadlines(self, plan: Plan) -> CaseDeadlines:
-        return case_deadlines(plan.discharge_date, plan.start_by, self.agreement.deadlines.free_choice_days)
+        return plan_deadlines(plan, self.agreement)
 
     def _add_document(self, case: Case, item: _Received, *, revision: int) -> None:
         self.session.add(PlanDocument(
@@ -363,7 +357,23 @@ class _Recorder:
                                 "reasons": list(decision.reasons)})
 
 
-def _take_plan(case: Case, plan: Plan, deadlines: CaseDeadlines) -> None:
+def decide(session: Session, agreement: Agreement, plan: Plan, case: Case | None = None) -> ScopeDecision:
+    """The scope decision intake makes for a plan; for an existing case it keeps the route staff
+    chose for it (agreement §4: a geriatric case sent to Copenhagen stays sent there)."""
+    decision = decide_scope(plan, agreement)
+    if case is not None and decision.diagnosis_group in agreement.chosen_groups:
+        chosen = chosen_route(session, case)
+        if chosen is not None:
+            decision = decide_scope(plan, agreement, chosen_route=chosen)
+    return decision
+
+
+def plan_deadlines(plan: Plan, agreement: Agreement) -> CaseDeadlines:
+    """The case's deadlines from its plan (free choice of provider, start by)."""
+    return case_deadlines(plan.discharge_date, plan.start_by, agreement.deadlines.free_choice_days)
+
+
+def take_plan(case: Case, plan: Plan, deadlines: CaseDeadlines) -> None:
     """What a case keeps of its plan and its deadlines: set on creation and on each revision
     taken in during intake."""
     case.municipality_code = plan.citizen.municipality_code
@@ -378,6 +388,11 @@ def _take_plan(case: Case, plan: Plan, deadlines: CaseDeadlines) -> None:
 
 def _apply(case: Case, decision: ScopeDecision) -> None:
     begin(case, decision.state)
+    apply_decision(case, decision)
+
+
+def apply_decision(case: Case, decision: ScopeDecision) -> None:
+    """What a case keeps of its scope decision besides its state (the state is the lifecycle's)."""
     case.route = decision.route.value if decision.route else None
     case.diagnosis_group = decision.diagnosis_group
     case.payer = decision.payer

@@ -146,6 +146,9 @@ MOVES: tuple[Move, ...] = (
           "it cannot be sent to Copenhagen instead of Løjtegårdsvej", by_name=True),
     _move("copenhagen_chosen_for_incomplete", {_S.INCOMPLETE}, {_S.INCOMPLETE}, "route_chosen",
           "it cannot be sent to Copenhagen instead of Løjtegårdsvej", by_name=True),
+    _move("redecide", INTAKE_OUTCOMES | BEING_FORWARDED, INTAKE_OUTCOMES | {_S.FORWARDING}, "redecided",
+          "its plan cannot be decided again (training has begun, or the order is with Copenhagen)",
+          by_name=True),
 )
 """Every legal move. A pair (from, to) belongs to one move only among the moves not made by
 name (tests/unit/test_lifecycle.py)."""
@@ -173,8 +176,11 @@ def find_move(source: CaseState | None, target: CaseState, among: tuple[Move, ..
 def past_intake(case: Case) -> bool:
     """A revised plan no longer decides the case's route: it has left intake, or it is routed
     elsewhere only after Copenhagen had it (sent back: Copenhagen's visitation decision) or
-    after Løjtegårdsvej offered its first session (its training is under way there)."""
-    return case.state not in INTAKE_OUTCOMES or case.forwarded_at is not None or case.first_session_at is not None
+    after Løjtegårdsvej offered its first session (its training is under way there), or it is back
+    at an intake outcome with the citizen's consent already recorded (a dispute re-decided it out
+    of scope: only a redecide, which knows the consent, takes it on)."""
+    return (case.state not in INTAKE_OUTCOMES or case.forwarded_at is not None or case.first_session_at is not None
+            or case.consent_decision is not None)
 
 
 def begin(case: Case, to: CaseState) -> None:

@@ -16,6 +16,7 @@ import click
 
 from genop.disputes import DEPLOYMENTS, Action, is_dispute_number
 from genop.disputes.records import DisputeError, get_dispute
+from genop.disputes.redecide import check_redecide
 from genop.disputes.resend import RESENDS, find_redo, plan_resend
 from genop.runtime import Runtime, current_runtime
 from genop.store.models import DisputeRedo
@@ -81,6 +82,8 @@ def _check(runtime: Runtime, number: str, action: Action, case: str | None, noti
     with runtime.store.session() as session:
         if action in RESENDS:
             plan_resend(session, runtime.agreement, number, action, case_number=case, notice=notice)
+        elif action is Action.REDECIDE:
+            check_redecide(session, runtime.agreement, number, case_number=case)
         else:
             get_dispute(session, number)
 

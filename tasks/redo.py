@@ -17,7 +17,9 @@ from prefect.runtime import flow_run
 
 from genop.clock import now_utc, parse_as_of
 from genop.disputes import Action
+from genop.disputes.redecide import redecide
 from genop.disputes.resend import resend
+from genop.store.repository import get_case
 from genop.runtime import current_runtime
 from tasks.privacy import private_errors
 
@@ -41,6 +43,29 @@ def resend_task(dispute: str, action: str, by: str, case: str | None, as_of: dat
             "resends": [entry["original_message_id"] for entry in entries]}
 
 
+@task(name="redecide-case", cache_policy=NO_CACHE)
+@private_errors
+def redecide_task(dispute: str, by: str, case: str | None, as_of: date | None) -> dict[str, Any]:
+    """The case decided again on its latest revision, once per dispute, case and revision (a
+    second run gets the first run's result). Numbers, states and routes only: the decision's
+    reasons and the old decision stay in genop's store."""
+    runtime = current_runtime()
+    run_id = flow_run.get_id()
+    with runtime.store.session() as session:
+        done = redecide(session, runtime.agreement, dispute, by=by, day=parse_as_of(as_of), now=now_utc(),
+                        case_number=case, flow_run_id=str(run_id) if run_id else None)
+    with runtime.store.session() as session:
+        now_in = str(get_case(session, done.case_number).state)
+    get_run_logger().info("%s redecide (case %s, revision %d): %s -> %s%s", done.dispute, done.case_number,
+                          done.revision, done.state_before, done.state,
+                          "" if done.first else "; re-decided by an earlier run, nothing new")
+    return {"dispute": done.dispute, "case": done.case_number, "action": Action.REDECIDE.value,
+            "first": done.first, "revision": done.revision, "state_before": done.state_before,
+            "state": done.state, "route_before": done.route_before, "route": done.route,
+            "unchanged": done.unchanged, "consent_wait": done.consent_wait and now_in == done.state,
+            "forward": done.forward and now_in == done.state}
+
+
 @task(name="record-redo-artifact", cache_policy=NO_CACHE)
 def redo_artifact(result: dict[str, Any]) -> None:
     """The run's record in the UI (numbers and Message-IDs only)."""
@@ -50,6 +75,15 @@ def redo_artifact(result: dict[str, Any]) -> None:
              f"| Første kørsel | {'ja' if result.get('first') else 'nej (allerede udført; intet nyt sendt)'} |"]
     for new, original in zip(result.get("message_ids") or [], result.get("resends") or [], strict=False):
         lines.append(f"| Ny mail | {new} (genfremsender {original}) |")
+    if "state" in result and "state_before" in result:  # a re-decided case: states and routes, no reasons
+        lines.append(f"| Revision | {result.get('revision')} |")
+        lines.append(f"| Tilstand | {result['state_before']} → {result['state']}"
+                     f"{' (uændret)' if result.get('unchanged') else ''} |")
+        lines.append(f"| Rute | {result.get('route_before') or '–'} → {result.get('route') or '–'} |")
+    if result.get("consent_wait"):
+        lines.append("| Samtykke | ventes: samtykke-afventning åbnet (ellers af consent-reconcile) |")
+    if result.get("forward"):
+        lines.append("| Bestilling | sendes til København (samtykke var givet) |")
     if result.get("undelivered"):
         lines.append(f"| Ikke leveret endnu | {result['undelivered']} (leveres igen af consent-reconcile) |")
     create_markdown_artifact(key=f"{dispute.lower()}-{action}", markdown="\n".join(lines),

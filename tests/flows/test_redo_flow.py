@@ -108,3 +108,47 @@ def test_a_resend_from_the_run_form_and_from_the_cli_is_one_mail(system, tmp_pat
     held = everything_prefect_holds()
     assert f"{number}-resend-order" in held
     assert REASON not in held and "Karen" not in held
+
+
+def test_redecide_is_deployed_with_the_fixed_parameters():
+    from flows.serve import declared_deployments, load_flow
+    from genop.disputes import DEPLOYMENTS, Action
+
+    [spec] = [s for s in declared_deployments() if s["name"] == DEPLOYMENTS[Action.REDECIDE]]
+    flow = load_flow(spec["entrypoint"])
+    schema = flow.parameters.model_dump()
+    assert flow.name == "dispute-redecide" and "genop dispute redo NUMBER redecide" in spec["description"]
+    assert set(schema["properties"]) == {"dispute", "by", "case", "as_of"}
+    assert set(schema["required"]) == {"dispute", "by"}
+    assert schema["properties"]["dispute"]["title"] == "Tvist"
+
+
+def test_a_redecide_from_the_cli_puts_a_case_in_scope_and_opens_its_consent_wait_once(system, tmp_path):
+    from genop.store.repository import get_case
+    from tests.integration.test_routing import take_in
+
+    runtime = system["runtime"]
+    case_number = take_in(runtime, tmp_path, "GOP-REDO-RD")
+    with runtime.store.session() as session:  # decided before the hospital's group was configured, say
+        case = get_case(session, case_number)
+        case.state, case.route = "incomplete", None
+    number = _open(runtime, case_number)
+    wait_for(lambda: deployment_served("dispute-redecide"), OUTCOME_SECONDS, "dispute-redecide to be served")
+
+    runs = [CliRunner().invoke(cli, ["dispute", "redo", number, "redecide", "--by", "Sagsbehandler CLI",
+                                     "--wait", str(OUTCOME_SECONDS), "--json"]) for _ in range(2)]
+    assert all(run.exit_code == 0 for run in runs), [run.output for run in runs]
+    first, second = (json.loads(run.stdout) for run in runs)
+    assert first["status"] == "done" and first["flow_run"] == f"{number}-redecide"
+    assert first["produced"] == second["produced"]
+    assert first["produced"]["state"] == "awaiting_consent" and first["produced"]["consent_wait"] is True
+    assert first["changes"]["before"]["state"] == "incomplete"
+    with runtime.store.session() as session:
+        case = get_case(session, case_number, with_events=True)
+        kinds = [event.kind for event in case.events]
+        assert case.state == "awaiting_consent" and case.consent_run_id is not None
+    assert kinds.count("redecided") == 1 and kinds[-1] == "consent_wait_opened"
+
+    held = everything_prefect_holds()
+    assert f"{number}-redecide" in held
+    assert REASON not in held and "Karen" not in held and "010145" not in held
