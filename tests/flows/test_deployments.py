@@ -145,7 +145,7 @@ def test_make_run_starts_the_ui_and_serves_the_deployments(tmp_path):
     api = f"http://127.0.0.1:{port}/api"
     try:
         wait_for(lambda: {"plan-intake", "inbox-poll", "case-consent", "case-forward",
-                           "consent-reconcile"} <= _deployment_names(api), 150,
+                           "consent-reconcile"} <= _deployment_names(api), 300,
                   "genop system up to serve its deployments")
         ui = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert ui.status_code == 200 and "<html" in ui.text.lower()
