@@ -8,30 +8,38 @@ form or `genop dispute redo NUMBER correct-settlement ...`; running it again cha
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from prefect import flow
 from prefect.runtime import flow_run
 
-from genop.disputes import DEPLOYMENTS, Action
+from pydantic import Field
+
+from flows.redo import CaseNumber, DisputeNumber
+from genop.disputes import DEPLOYMENTS, Action, is_dispute_number
 from tasks.corrections import correct_settlement_task, publish_correction
 
 NAME = DEPLOYMENTS[Action.CORRECT_SETTLEMENT]
 
 
+TariffGroup = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,12}$")]
+
+
 def _run_name() -> str:
-    return f"{flow_run.parameters.get('dispute')}-{Action.CORRECT_SETTLEMENT.value}"
+    """The dispute's number, or nothing typed: a run name must never repeat a mistyped CPR."""
+    dispute = str(flow_run.parameters.get("dispute") or "").upper()
+    return f"{dispute if is_dispute_number(dispute) else 'dispute'}-{Action.CORRECT_SETTLEMENT.value}"
 
 
 @flow(name=NAME, flow_run_name=_run_name, persist_result=False)
 def correct_settlement(
-    dispute: str,
+    dispute: DisputeNumber,
     by: str,
     correction: Literal["remove-visit", "change-completion", "reprice"],
-    case: str | None = None,
+    case: CaseNumber | None = None,
     visit: int | None = None,
     completed_on: date | None = None,
-    tariff_group: str | None = None,
+    tariff_group: TariffGroup | None = None,
     as_of: date | None = None,
 ) -> dict[str, Any]:
     """Correct a settled month for a dispute, once per dispute, correction and target.

@@ -30,6 +30,8 @@ from tasks.redo import redecide_task, redo_artifact, resend_task
 DisputeNumber = Annotated[str, Field(pattern=r"^[Tt][Vv]-\d{4}-\d{4,}$", max_length=16)]
 RequestedBy = Annotated[str, Field(min_length=1, max_length=128)]
 NoticeKey = Annotated[str, Field(min_length=1, max_length=120)]
+CaseNumber = Annotated[str, Field(pattern=r"^[Gg][Ee][Nn]-\d{4}-\d{6}$", max_length=15)]
+"""A case number and nothing else: a CPR or a name typed in the Run form is refused by the form."""
 
 
 def _form(title: str, description: str, default: object = ...) -> Any:  # noqa: ANN401 - a pydantic FieldInfo
@@ -56,7 +58,7 @@ def _resend(action: Action, dispute: str, by: str, case: str | None, as_of: date
 
 
 @flow(name="dispute-resend-order", flow_run_name="{dispute}-resend-order", persist_result=False)
-def dispute_resend_order(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY, case: str | None = CASE,
+def dispute_resend_order(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY, case: CaseNumber | None = CASE,
                          as_of: date | None = AS_OF) -> dict[str, object]:
     """Copenhagen says it never got the order: send it again as a new mail (new Message-ID) that
     names the original, once per dispute."""
@@ -64,7 +66,7 @@ def dispute_resend_order(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY,
 
 
 @flow(name="dispute-resend-final-status", flow_run_name="{dispute}-resend-final-status", persist_result=False)
-def dispute_resend_final_status(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY, case: str | None = CASE,
+def dispute_resend_final_status(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY, case: CaseNumber | None = CASE,
                                 as_of: date | None = AS_OF) -> dict[str, object]:
     """Send the final status (slutstatus) to Tårnby again, and the copy a payer receives (Dragør),
     as new mails naming the originals, once per dispute."""
@@ -72,7 +74,7 @@ def dispute_resend_final_status(dispute: DisputeNumber = DISPUTE, by: RequestedB
 
 
 @flow(name="dispute-rebook-transport", flow_run_name="{dispute}-rebook-transport", persist_result=False)
-def dispute_rebook_transport(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY, case: str | None = CASE,
+def dispute_rebook_transport(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY, case: CaseNumber | None = CASE,
                              as_of: date | None = AS_OF) -> dict[str, object]:
     """Send the case's transport booking to the provider again, as a new mail naming the original
     booking, once per dispute."""
@@ -81,7 +83,7 @@ def dispute_rebook_transport(dispute: DisputeNumber = DISPUTE, by: RequestedBy =
 
 @flow(name="dispute-resend-notice", flow_run_name="{dispute}-resend-notice", persist_result=False)
 def dispute_resend_notice(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY, notice: NoticeKey = NOTICE,
-                          case: str | None = CASE,
+                          case: CaseNumber | None = CASE,
                           as_of: date | None = AS_OF) -> dict[str, object]:
     """Send a notice (or any mail of the dispute's case) again, as a new mail naming the original,
     once per dispute and mail."""
@@ -89,7 +91,7 @@ def dispute_resend_notice(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY
 
 
 @flow(name="dispute-redecide", flow_run_name="{dispute}-redecide", persist_result=False)
-def dispute_redecide(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY, case: str | None = CASE,
+def dispute_redecide(dispute: DisputeNumber = DISPUTE, by: RequestedBy = BY, case: CaseNumber | None = CASE,
                      as_of: date | None = AS_OF) -> dict[str, object]:
     """Decide the dispute's case again on its latest plan revision (a corrected plan kept "for the
     record" past intake), keeping the old decision in the case's trail, once per dispute and

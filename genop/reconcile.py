@@ -74,6 +74,8 @@ AFTER_SENT: dict[str, AfterSent] = {
     SENT_BACK: AfterSent.ROW_IS_THE_RECORD,
     "oioubl": AfterSent.ROW_IS_THE_RECORD,         # oioubl_<document purpose>, NemHandel
     RESEND: AfterSent.ROW_IS_THE_RECORD,           # resend_<purpose>: a dispute's re-send, recorded as its redo
+    "mediation_call": AfterSent.ROW_IS_THE_RECORD,  # a dispute's call to mediation: the move is its record
+    "risk_notice": AfterSent.ROW_IS_THE_RECORD,    # an escalation notice: the finding's trail is its record
 }
 """Every outbox purpose: by its name, or by its family (see ``SUFFIXED``)."""
 

@@ -141,7 +141,7 @@ def _notice(session: Session, dispute: Dispute, case: Case | None, key: str | No
                            code="notice_missing")
     row = find(session, key.strip())
     if row is None or row.channel != "smtp":
-        raise DisputeError(f"no mail with outbox key {key!r} (see genop outbox list)", code="nothing_to_resend")
+        raise DisputeError("no mail with the outbox key given (see genop outbox list)", code="nothing_to_resend")
     own = dispute.number in row.key.split(":")
     if not own and row.case_id is not None and (case is None or row.case_id != case.id):
         raise DisputeError(f"mail {row.key} is about another case than {dispute.number}", code="dispute_other_case")

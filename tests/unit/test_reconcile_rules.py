@@ -20,6 +20,9 @@ from genop.reconcile import AfterSent, UnknownPurpose, after_sent
     ("cannot_follow_2", AfterSent.ROW_IS_THE_RECORD),
     ("sent_back", AfterSent.ROW_IS_THE_RECORD),
     ("oioubl_settlement", AfterSent.ROW_IS_THE_RECORD),
+    ("resend_order", AfterSent.ROW_IS_THE_RECORD),
+    ("mediation_call", AfterSent.ROW_IS_THE_RECORD),
+    ("risk_notice", AfterSent.ROW_IS_THE_RECORD),
 ])
 def test_every_purpose_genop_sends_says_what_the_store_records_once_sent(purpose, expected):
     assert after_sent(purpose) == expected
