@@ -29,7 +29,7 @@ from tasks.redo import redecide_task, redo_artifact, resend_task
 
 DisputeNumber = Annotated[str, Field(pattern=r"^[Tt][Vv]-\d{4}-\d{4,}$", max_length=16)]
 RequestedBy = Annotated[str, Field(min_length=1, max_length=128)]
-NoticeKey = Annotated[str, Field(min_length=1, max_length=120)]
+NoticeKey = Annotated[str, Field(min_length=1, max_length=160)]
 CaseNumber = Annotated[str, Field(pattern=r"^[Gg][Ee][Nn]-\d{4}-\d{6}$", max_length=15)]
 """A case number and nothing else: a CPR or a name typed in the Run form is refused by the form."""
 

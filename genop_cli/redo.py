@@ -13,13 +13,16 @@ from datetime import date
 from typing import Any
 
 import click
+from sqlalchemy.orm import Session
 
 from genop.disputes import DEPLOYMENTS, Action, is_dispute_number
-from genop.disputes.records import DisputeError, get_dispute
-from genop.disputes.redecide import check_redecide
-from genop.disputes.resend import RESENDS, find_redo, plan_resend
+from genop.disputes.records import DisputeError, get_dispute, redo_key
+from genop.disputes.redecide import check_redecide, redo_target
+from genop.disputes.resend import RESENDS, needs_case, plan_resend, subject_case
+from genop.errors import GenopError
 from genop.runtime import Runtime, current_runtime
-from genop.store.models import DisputeRedo
+from genop.settlement.corrections import checked, with_case
+from genop.store.models import Dispute, DisputeRedo
 from genop_cli import output
 from genop_cli.disputes import dispute
 from genop_cli.main import json_option
@@ -88,16 +91,36 @@ def _check(runtime: Runtime, number: str, action: Action, case: str | None, noti
             get_dispute(session, number)
 
 
-def _record(runtime: Runtime, number: str, action: Action, run_id: str, case: str | None,
-            notice: str | None) -> DisputeRedo | None:
+def _expected_key(session: Session, runtime: Runtime, dispute: Dispute, action: Action,
+                  parameters: dict[str, Any]) -> str | None:
+    """The key of the redo these parameters ask for: the record a run made, or the first run of the
+    same redo made (asked for again, a run makes none)."""
+    case = parameters.get("case")
+    if action in RESENDS:
+        plan = plan_resend(session, runtime.agreement, dispute.number, action, case_number=case,
+                           notice=parameters.get("notice"))
+        return redo_key(plan.dispute, plan.action, plan.target)
+    if action is Action.REDECIDE:
+        return redo_key(dispute, action, redo_target(needs_case(dispute, subject_case(session, dispute, case))))
+    completed = parameters.get("completed_on")
+    request = checked(dispute.number, str(parameters.get("correction")), "", case=case, visit=parameters.get("visit"),
+                      completed_on=date.fromisoformat(completed) if completed else None,
+                      tariff_group=parameters.get("tariff_group"))
+    return redo_key(dispute, action, with_case(session, dispute, request).target)
+
+
+def _record(runtime: Runtime, number: str, action: Action, run_id: str,
+            parameters: dict[str, Any]) -> DisputeRedo | None:
     """The redo record the run left: the one it made, else (a redo asked for again) the first."""
     with runtime.store.session() as session:
-        redos = [r for r in get_dispute(session, number).redos if r.action == action.value]
-        mine = next((r for r in redos if r.flow_run_id == run_id), None)
-        if mine is None and action in RESENDS:
-            mine = find_redo(session, plan_resend(session, runtime.agreement, number, action, case_number=case,
-                                                  notice=notice))
-        found = mine or (redos[-1] if redos else None)
+        dispute_row = get_dispute(session, number)
+        found = next((r for r in dispute_row.redos if r.action == action.value and r.flow_run_id == run_id), None)
+        if found is None:
+            try:
+                key = _expected_key(session, runtime, dispute_row, action, parameters)
+            except GenopError:
+                key = None  # the run refused it: nothing was recorded
+            found = next((r for r in dispute_row.redos if r.key == key), None)
         if found is not None:
             session.expunge(found)
         return found
@@ -134,7 +157,7 @@ def redo(number: str, action: str, by: str | None, case: str | None, as_of: Any,
     _check(runtime, number, chosen, parameters.get("case"), notice)
     url = require_server(runtime.settings)
     run = run_deployment_and_wait(url, deployment_of(chosen), parameters, timeout=wait)
-    found = _record(runtime, number, chosen, str(run.id), parameters.get("case"), notice)
+    found = _record(runtime, number, chosen, str(run.id), parameters)
     document = {"dispute": number, "action": chosen.value, "flow_run": run.name, "flow_run_id": str(run.id),
                 "redo": found.key if found else None, "status": found.status if found else None,
                 "requested_by": found.requested_by if found else None,

@@ -51,8 +51,11 @@ def _text(value: str, what: str, limit: int) -> str:
 def _next_number(session: Session, year: int) -> str:
     name = f"dispute:{year}"
     if session.get(Counter, name) is None:
-        session.add(Counter(name=name, value=0))
-        session.flush()
+        try:
+            with session.begin_nested():  # two first disputes of a year at once: one creates the counter
+                session.add(Counter(name=name, value=0))
+        except IntegrityError:
+            pass
     value = session.execute(update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
                             .returning(Counter.value)).scalar_one()
     return f"{NUMBER_PREFIX}-{year}-{value:04d}"

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from genop.config import Agreement
 from genop.disputes import Action, RedoStatus
 from genop.disputes.records import DisputeError, begin_redo, finish_redo, get_dispute, redo_key
-from genop.disputes.resend import _needs_case, subject_case
+from genop.disputes.resend import needs_case, subject_case
 from genop.forwarding import ORDER, latest_document
 from genop.intake import apply_decision, decide, plan_deadlines, take_plan
 from genop.lifecycle import (
@@ -84,7 +84,7 @@ class Redecided:
     """The case moved to being forwarded (consent was given before): its order must be prepared."""
 
 
-def _target(case: Case) -> str:
+def redo_target(case: Case) -> str:
     return f"{case.case_number}:revision-{case.revision}"
 
 
@@ -156,8 +156,8 @@ def _new_state(session: Session, case: Case, decision: ScopeDecision) -> CaseSta
 def check_redecide(session: Session, agreement: Agreement, number: str, *, case_number: str | None = None) -> None:
     """Refuse in one line (``DisputeError``), changing nothing, what ``redecide`` would refuse."""
     dispute = get_dispute(session, number)
-    case = _needs_case(dispute, subject_case(session, dispute, case_number))
-    key = redo_key(dispute, Action.REDECIDE, _target(case))
+    case = needs_case(dispute, subject_case(session, dispute, case_number))
+    key = redo_key(dispute, Action.REDECIDE, redo_target(case))
     if any(r.key == key and r.status == RedoStatus.DONE.value for r in dispute.redos):
         return
     refusal = why_not_redecided(case)
@@ -171,9 +171,9 @@ def redecide(session: Session, agreement: Agreement, number: str, *, by: str, da
     """Decide the dispute's case again on its latest revision, once per dispute, case and revision;
     asked again, the first redo's result is returned and nothing changes."""
     dispute = get_dispute(session, number, for_update=True)
-    subject = _needs_case(dispute, subject_case(session, dispute, case_number))
+    subject = needs_case(dispute, subject_case(session, dispute, case_number))
     case = get_case_for_update(session, subject.case_number)
-    key = redo_key(dispute, Action.REDECIDE, _target(case))
+    key = redo_key(dispute, Action.REDECIDE, redo_target(case))
     done = next((r for r in dispute.redos if r.key == key and r.status == RedoStatus.DONE.value), None)
     if done is not None:
         return _result(dispute, case, done, first=False)
@@ -187,7 +187,7 @@ def redecide(session: Session, agreement: Agreement, number: str, *, by: str, da
     before = _decision_of(case, decided_revision(case))
     fields_before = {name: getattr(case, name) for name in _PLAN_FIELDS}
 
-    redo, _ = begin_redo(session, dispute, Action.REDECIDE, target=_target(case), by=by, day=day, now=now,
+    redo, _ = begin_redo(session, dispute, Action.REDECIDE, target=redo_target(case), by=by, day=day, now=now,
                          flow_run_id=flow_run_id)
     current = CaseState(case.state)
     take_plan(case, plan, plan_deadlines(plan, agreement))

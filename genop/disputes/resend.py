@@ -86,7 +86,7 @@ def subject_case(session: Session, dispute: Dispute, case_number: str | None) ->
     return case
 
 
-def _needs_case(dispute: Dispute, case: Case | None) -> Case:
+def needs_case(dispute: Dispute, case: Case | None) -> Case:
     if case is None:
         about = f"invoice {dispute.invoice_number}" if dispute.invoice_number else f"month {dispute.month}"
         raise DisputeError(f"{dispute.number} is about {about}: say which case (--case GEN-YYYY-NNNNNN)",
@@ -164,7 +164,7 @@ def plan_resend(session: Session, agreement: Agreement, number: str, action: Act
     if action is Action.RESEND_NOTICE:
         rows = _notice(session, dispute, case, notice)
         return Resend(dispute, action, case, tuple(rows), rows[0].key)
-    case = _needs_case(dispute, case)
+    case = needs_case(dispute, case)
     if action is Action.RESEND_ORDER:
         rows = _order(session, dispute, case)
     elif action is Action.RESEND_FINAL_STATUS:

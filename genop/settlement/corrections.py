@@ -130,7 +130,7 @@ def correct(session: Session, agreement: Agreement, request: Request, *, as_of: 
     """Carry out ``request`` once (see the module docstring); the caller hands the documents off."""
     lock_settlement(session)
     dispute = get_dispute(session, request.dispute, for_update=True)
-    request = _with_case(session, dispute, request)
+    request = with_case(session, dispute, request)
     redo, _ = begin_redo(session, dispute, Action.CORRECT_SETTLEMENT, target=request.target, by=request.by,
                          day=as_of, now=now, flow_run_id=flow_run_id)
     if redo.status == RedoStatus.DONE.value:
@@ -150,7 +150,7 @@ def correct(session: Session, agreement: Agreement, request: Request, *, as_of: 
     return Corrected(redo, tuple(documents), True)
 
 
-def _with_case(session: Session, dispute: Dispute, request: Request) -> Request:
+def with_case(session: Session, dispute: Dispute, request: Request) -> Request:
     """The case the correction is about: given, the dispute's, or the visit's."""
     case = request.case
     if case is None and dispute.case is not None:
@@ -200,7 +200,7 @@ def _visits(session: Session, dispute: Dispute, case: Case, request: Request) ->
                                                         Visit.removed_by_redo_id.is_(None))
                                     .order_by(Visit.visit_date, Visit.id)))
     visit = session.get(Visit, request.visit)
-    assert visit is not None  # checked by _with_case
+    assert visit is not None  # checked by with_case
     if visit.removed_by_redo_id is not None:
         raise CorrectionRefused(f"visit {visit.id} was removed from case {case.case_number} by an earlier correction")
     if visit.settled_document_id is None:

@@ -590,7 +590,7 @@ class DisputeRedo(Base):
     dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"))
     key: Mapped[str] = mapped_column(String(200), unique=True)
     action: Mapped[str] = mapped_column(String(32))
-    target: Mapped[str | None] = mapped_column(String(120), doc="what it redoes, e.g. a visit id; no personal data")
+    target: Mapped[str | None] = mapped_column(String(200), doc="what it redoes, e.g. a visit id; no personal data")
     status: Mapped[str] = mapped_column(String(16), doc="started or done")
     requested_by: Mapped[str] = mapped_column(String(128))
     requested_on: Mapped[date] = mapped_column(Date, doc="business date")

@@ -64,7 +64,7 @@ def upgrade() -> None:
     sa.Column('dispute_id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('action', sa.String(length=32), nullable=False),
-    sa.Column('target', sa.String(length=120), nullable=True),
+    sa.Column('target', sa.String(length=200), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('requested_by', sa.String(length=128), nullable=False),
     sa.Column('requested_on', sa.Date(), nullable=False),
