@@ -46,7 +46,7 @@ from genop.settlement.documents import (course_line, documents_by_number, find, 
                                         money)
 from genop.settlement.ledger import danish_day
 from genop.settlement.oioubl import DocumentKind, danish_amount as kr
-from genop.settlement.rules import ZERO, SettlementError, payment_due, tariff_group, tariff_table_on
+from genop.settlement.rules import ZERO, SettlementError, payment_due, priced_group, tariff_table_on
 from genop.store.models import (Case, CourseAdjustment, Dispute, DisputeRedo, SettledCourse, SettledMonth,
                                 SettlementDocumentRecord, Visit, YearReconciliationRecord)
 from genop.store.repository import get_case
@@ -219,7 +219,7 @@ def _price(agreement: Agreement, visit: Visit, group: str | None = None) -> tupl
     table = tariff_table_on(agreement.tariffs, visit.visit_date)
     if table is None:
         raise CorrectionRefused(f"no tariff table is in force on {visit.visit_date.isoformat()} (visit {visit.id})")
-    chosen = group or (visit.priced_as if visit.priced_as in table.groups else tariff_group(table, visit.sks_code))
+    chosen = group or priced_group(table, visit.sks_code, visit.priced_as)
     if chosen is None or chosen not in table.groups:
         known = ", ".join(sorted(table.groups))
         raise CorrectionRefused(f"{chosen or visit.sks_code!r} is not a tariff group of {table.name!r} in force on "

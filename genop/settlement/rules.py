@@ -143,7 +143,7 @@ def price_course(course: Course, agreement: Agreement, *,
         if table is None:
             raise SettlementError(f"case {course.case_number}: no tariff table is in force on "
                                   f"{visit.visit_date.isoformat()}")
-        group = visit.priced_as if visit.priced_as in table.groups else tariff_group(table, visit.sks_code)
+        group = priced_group(table, visit.sks_code, visit.priced_as)
         if group is None:
             raise SettlementError(
                 f"case {course.case_number}: the visit on {visit.visit_date.isoformat()} has SKS code "
@@ -152,6 +152,12 @@ def price_course(course: Course, agreement: Agreement, *,
         amount += _whole_ore(table.groups[group].price, table.name, group)
     return CourseLine(course.case_number, course.payer, course.diagnosis_group, course.completed_on,
                       visits, amount)
+
+
+def priced_group(table: TariffTable, sks_code: str, priced_as: str | None = None) -> str | None:
+    """The tariff group a visit is priced at in ``table``: the one a dispute's correction set
+    (``priced_as``) where the table has it, else the group of its SKS code (None: none prices it)."""
+    return priced_as if priced_as in table.groups else tariff_group(table, sks_code)
 
 
 def _check_tables(tables: Sequence[TariffTable]) -> None:
