@@ -10,7 +10,7 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -18,9 +18,9 @@ from genop.config import Agreement
 from genop.disputes import CLOSED, MOVES, NUMBER_PREFIX, Action, Change, RedoStatus, State, SubjectKind
 from genop.errors import GenopError
 from genop.escalation import BUDGET_TOTAL
-from genop.store.models import (Case, Counter, Dispute, DisputeEvent, DisputeRedo, SettledMonth,
+from genop.store.models import (Case, Dispute, DisputeEvent, DisputeRedo, SettledMonth,
                                 SettlementDocumentRecord)
-from genop.store.repository import get_case
+from genop.store.repository import bump_counter, get_case
 
 REASON_MAX = 4000
 """Longest reason or note, in characters (a dispute's why is a few lines, not a document)."""
@@ -49,15 +49,7 @@ def _text(value: str, what: str, limit: int) -> str:
 
 
 def _next_number(session: Session, year: int) -> str:
-    name = f"dispute:{year}"
-    if session.get(Counter, name) is None:
-        try:
-            with session.begin_nested():  # two first disputes of a year at once: one creates the counter
-                session.add(Counter(name=name, value=0))
-        except IntegrityError:
-            pass
-    value = session.execute(update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
-                            .returning(Counter.value)).scalar_one()
+    value = bump_counter(session, f"dispute:{year}")
     return f"{NUMBER_PREFIX}-{year}-{value:04d}"
 
 

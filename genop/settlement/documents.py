@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from lxml import etree
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from genop.settlement import oioubl
@@ -37,6 +37,7 @@ from genop.files import write_atomically
 from genop.mail.outbox import deliver
 from genop.settlement.rules import ZERO, SettlementError
 from genop.store.db import Store
+from genop.store.repository import bump_counter
 from genop.store.models import (
     Counter,
     OutboxMessage,
@@ -94,12 +95,7 @@ def buyer(agreement: Agreement, payer: str) -> oioubl.Party:
 
 
 def _next_number(session: Session, kind: str, year: int) -> str:
-    name = f"settlement-document:{PREFIX[kind]}:{year}"
-    if session.get(Counter, name) is None:
-        session.add(Counter(name=name, value=0))
-        session.flush()
-    value = session.execute(update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
-                            .returning(Counter.value)).scalar_one()
+    value = bump_counter(session, f"settlement-document:{PREFIX[kind]}:{year}")
     return f"{PREFIX[kind]}-{year}-{value:05d}"
 
 

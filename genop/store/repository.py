@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from genop.errors import CaseNotFound
@@ -16,18 +17,24 @@ CASE_NUMBER_PREFIX = "GEN"
 _IN_CHUNK = 500
 
 
+def bump_counter(session: Session, name: str, by: int = 1) -> int:
+    """Add ``by`` to the named counter (made at 0 when missing) in one statement, safe with two
+    writers, and return its new value: the last of the ``by`` numbers taken."""
+    if session.get(Counter, name) is None:
+        try:
+            with session.begin_nested():  # two writers making it at once: one does, the other goes on
+                session.add(Counter(name=name, value=0))
+        except IntegrityError:
+            pass
+    return session.execute(update(Counter).where(Counter.name == name).values(value=Counter.value + by)
+                           .returning(Counter.value)).scalar_one()
+
+
 def allocate_case_numbers(session: Session, year: int, count: int) -> list[str]:
     """A block of case numbers ``GEN-YYYY-NNNNNN`` in one statement (safe with two writers)."""
     if count <= 0:
         return []
-    name = f"case_number:{year}"
-    if session.get(Counter, name) is None:
-        session.add(Counter(name=name, value=0))
-        session.flush()
-    last = session.execute(
-        update(Counter).where(Counter.name == name).values(value=Counter.value + count)
-        .returning(Counter.value)
-    ).scalar_one()
+    last = bump_counter(session, f"case_number:{year}", count)
     first = last - count + 1
     return [f"{CASE_NUMBER_PREFIX}-{year}-{n:06d}" for n in range(first, last + 1)]
 
